@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from newsletter.config import Settings
+from newsletter.links import Links
 from newsletter.store import db
+from newsletter.tokens import Tokens
 
 Clock = Callable[[], datetime]
 
@@ -24,11 +26,16 @@ def utc_now() -> datetime:
 
 @dataclass
 class App:
-    """What every entry point needs: settings, the database engine and a clock."""
+    """What every entry point needs: settings, the database, the clock, the URL scheme."""
 
     settings: Settings
     engine: Engine
+    links: Links
     clock: Clock = field(default=utc_now)
+
+    def tokens(self) -> Tokens:
+        """Token signer; raises ConfigError when no key is configured (outside demo mode)."""
+        return Tokens(self.settings.signing_key())
 
     def close(self) -> None:
         self.engine.dispose()
@@ -36,4 +43,9 @@ class App:
 
 def build(settings: Settings, *, clock: Clock = utc_now) -> App:
     """Wire an App; the database is opened lazily by SQLAlchemy on first use."""
-    return App(settings=settings, engine=db.connect(settings.database_url), clock=clock)
+    return App(
+        settings=settings,
+        engine=db.connect(settings.database_url),
+        links=Links(settings.site.base_url),
+        clock=clock,
+    )

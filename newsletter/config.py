@@ -26,6 +26,7 @@ CONFIG_FILE = "newsletter.toml"
 ENV_PREFIX = "NEWSLETTER_"
 SECRET_KEYS = {("smtp", "password"), ("web", "secret_key"), ("web", "admin_password")}
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+DEMO_SIGNING_KEY = "newsletter-demo-key-not-secret"  # public on purpose: demo instances only
 
 
 class Section(BaseModel):
@@ -190,6 +191,17 @@ class Settings(BaseSettings):
         if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
             return prefix + str(self.path(Path(url[len(prefix) :])))
         return url
+
+    def signing_key(self) -> str:
+        """The key for links in emails; only a demo instance may run on the built-in one."""
+        if self.web.secret_key is not None:
+            return self.web.secret_key.get_secret_value()
+        if self.demo:
+            return DEMO_SIGNING_KEY
+        raise ConfigError(
+            "no signing key for links in emails",
+            hint=f"set {ENV_PREFIX}WEB__SECRET_KEY (or demo = true on a test instance)",
+        )
 
     def list_named(self, name: str) -> ListSettings:
         for item in self.lists:
