@@ -253,9 +253,14 @@ def read_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def load(path: Path, **overrides: Any) -> Settings:
-    """Settings for the instance whose config file is `path`; environment overrides apply."""
-    data = read_file(path) | overrides
+def load(path: Path, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Settings:
+    """Settings for the instance whose config file is `path`; environment overrides apply.
+
+    `overrides` replaces single keys inside tables (the demo points [smtp] at its own sink).
+    """
+    data = read_file(path)
+    for section, values in (overrides or {}).items():
+        data[section] = {**data.get(section, {}), **values}
     try:
         return Settings(instance_dir=path.resolve().parent, **data)
     except ValidationError as exc:
