@@ -127,12 +127,18 @@ class Preferences:
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:
+    """A person on one or more lists; the dates are the consent record export and `show` need."""
+
     id: int
     email: str
     name: str
     status: SubscriberStatus
     lists: tuple[str, ...] = ()
     preferences: Preferences = field(default_factory=Preferences)
+    created_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    confirmed_ip: str = ""
+    status_changed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
