@@ -85,6 +85,8 @@ class SMTPSettings(Section):
     rate_per_hour: int = Field(default=0, ge=0)
     max_attempts: int = Field(default=5, ge=1)
     errors_before_pause: int = Field(default=20, ge=1)
+    lease_seconds: float = Field(default=120.0, gt=0)
+    retry_base_seconds: float = Field(default=300.0, ge=0)
 
 
 class SenderSettings(Section):
@@ -94,6 +96,16 @@ class SenderSettings(Section):
     bounce_address: str = ""
     unsubscribe_address: str = "unsubscribe@example.org"
     postal_address: str = ""
+    verp: bool = False
+    soft_bounce_limit: int = Field(default=3, ge=1)
+
+
+class DKIMSettings(Section):
+    """Signing outgoing mail; off until a key file is given."""
+
+    domain: str = ""
+    selector: str = "newsletter"
+    key_file: Path | None = None
 
 
 class FeedSettings(Section):
@@ -152,6 +164,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     smtp: SMTPSettings = SMTPSettings()
     sender: SenderSettings = SenderSettings()
+    dkim: DKIMSettings = DKIMSettings()
     feeds: FeedSettings = FeedSettings()
     gather: GatherSettings = GatherSettings()
     web: WebSettings = WebSettings()
