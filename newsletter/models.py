@@ -156,6 +156,7 @@ class Issue:
     text: str
     preheader: str = ""
     article_ids: tuple[int, ...] = ()
+    variant: str = ""  # "" is the list's own issue; others serve subscribers' preferences
 
 
 @dataclass(frozen=True, slots=True)
