@@ -8,9 +8,12 @@ A tampered, expired or other-purpose token raises InputError and changes nothing
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from newsletter.errors import InputError
 
@@ -19,10 +22,17 @@ class Purpose(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     PREFERENCES = "preferences"
     CONFIRM = "confirm"
+    CSRF = "csrf"
 
 
-# Unsubscribe and preference links must keep working in old emails; confirmations expire.
-MAX_AGE = {Purpose.UNSUBSCRIBE: None, Purpose.PREFERENCES: None, Purpose.CONFIRM: 48 * 3600}
+# Unsubscribe and preference links must keep working in old emails; confirmations expire,
+# and a form's anti-forgery token only has to outlive one visit to the preferences page.
+MAX_AGE = {
+    Purpose.UNSUBSCRIBE: None,
+    Purpose.PREFERENCES: None,
+    Purpose.CONFIRM: 48 * 3600,
+    Purpose.CSRF: 6 * 3600,
+}
 
 
 def address_hash(email: str) -> str:
@@ -30,12 +40,32 @@ def address_hash(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
 
 
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class _ClockSigner(TimestampSigner):
+    """Takes "now" from the App's clock, so expiry follows the same time as everything else."""
+
+    def __init__(self, *args: Any, clock: Callable[[], datetime], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self._clock().timestamp())
+
+
 class Tokens:
     """Makes and reads tokens with the instance's signing key."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, clock: Callable[[], datetime] = _system_clock) -> None:
         self._serializers = {
-            purpose: URLSafeTimedSerializer(secret, salt=f"newsletter.{purpose}")
+            purpose: URLSafeTimedSerializer(
+                secret,
+                salt=f"newsletter.{purpose}",
+                signer=_ClockSigner,
+                signer_kwargs={"clock": clock},
+            )
             for purpose in Purpose
         }
 
@@ -45,15 +75,28 @@ class Tokens:
 
     def read(self, purpose: Purpose, token: str) -> tuple[int, str]:
         """(subscriber id, address hash prefix); InputError when the token is not good."""
+        subscriber_id, hash_prefix, _ = self.read_issued(purpose, token)
+        return subscriber_id, hash_prefix
+
+    def read_issued(self, purpose: Purpose, token: str) -> tuple[int, str, datetime]:
+        """Like `read`, plus when the token was made: an old confirmation must not undo
+        an unsubscribe that came after it."""
         try:
-            payload = self._serializers[purpose].loads(token, max_age=MAX_AGE[purpose])
+            payload, issued = self._serializers[purpose].loads(
+                token, max_age=MAX_AGE[purpose], return_timestamp=True
+            )
         except SignatureExpired as exc:
             raise InputError("this link has expired", where="token") from exc
         except BadData as exc:
             raise InputError("this link is not valid", where="token") from exc
-        if not (isinstance(payload, list) and len(payload) == 2 and isinstance(payload[0], int)):
+        if not (
+            isinstance(payload, list)
+            and len(payload) == 2
+            and isinstance(payload[0], int)
+            and isinstance(payload[1], str)
+        ):
             raise InputError("this link is not valid", where="token")
-        return payload[0], str(payload[1])
+        return payload[0], payload[1], issued
 
     @staticmethod
     def matches(email: str, hash_prefix: str) -> bool:
