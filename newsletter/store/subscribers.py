@@ -163,8 +163,9 @@ def suppressed_hashes(conn: Connection, hashes: Sequence[str]) -> set[str]:
     return set(conn.execute(query).scalars())
 
 
-# Start an import run's duplicate check (dropped again by end_import_claims).
+# Start an import run's duplicate check, clearing what a failed run left on this connection.
 def begin_import_claims(conn: Connection) -> None:
+    import_claims.drop(conn, checkfirst=True)
     import_claims.create(conn)
 
 
