@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -23,11 +22,12 @@ from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Route
 
 from newsletter.app import App
-from newsletter.errors import InputError
-from newsletter.models import Cadence, Subscriber
-from newsletter.resources import default_templates
+from newsletter.delivery import mime, smtp
+from newsletter.errors import DeliveryError, InputError
+from newsletter.models import Cadence, OutgoingMessage, Subscriber
 from newsletter.subscribers import consent
 from newsletter.tokens import Purpose
+from newsletter.web.http import templates
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +68,13 @@ class RateLimiter:
         return count < self._limit
 
 
-def environment(app: App) -> Environment:
-    """The instance's templates/ first, then the default theme, HTML autoescaped."""
-    settings = app.settings
-    loader = ChoiceLoader(
-        [
-            FileSystemLoader(settings.path(settings.paths.templates)),
-            FileSystemLoader(default_templates()),
-        ]
-    )
-    return Environment(
-        loader=loader, autoescape=select_autoescape(["html"]), undefined=StrictUndefined
-    )
-
-
 def _client(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+def _string(form: FormData, key: str) -> str:
+    value = form.get(key)
+    return value if isinstance(value, str) else ""
 
 
 def _strings(form: FormData, key: str) -> list[str]:
@@ -95,12 +86,12 @@ class Pages:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.env = environment(app)
+        self.env = templates(app.settings, {"site": app.settings.site}).env
         self.limiter = RateLimiter(app.clock)
 
     def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         template = self.env.get_template(f"web/subscription/{name}.html")
-        body = template.render(site=self.app.settings.site, **context)
+        body = template.render(**context)
         return HTMLResponse(body, status_code=status, headers=PRIVATE)
 
     def problem(self, message: str, status: int = 400) -> HTMLResponse:
@@ -117,6 +108,69 @@ class Pages:
             Purpose.CONFIRM: self.app.links.confirm,
         }[purpose]
         return make(token)
+
+    def subscribe_form(self, status: int = 200, problem: str = "", **fields: Any) -> HTMLResponse:
+        chosen = fields.pop("chosen", None) or [item.name for item in self.app.settings.lists]
+        values = {"email": "", "name": ""} | fields
+        lists = self.app.settings.lists
+        return self.page("subscribe", status, problem=problem, lists=lists, chosen=chosen, **values)
+
+    async def subscribe_page(self, request: Request) -> HTMLResponse:
+        return self.subscribe_form()
+
+    async def subscribe(self, request: Request) -> HTMLResponse:
+        """Same answer for new, known and honeypot-caught addresses: no enumeration."""
+        client = _client(request)
+        if not self.limiter.allow(client):
+            return self.problem("Too many sign-ups from your network; try again later.", 429)
+        async with request.form(max_fields=50, max_files=0) as form:
+            email, name, trap = (_string(form, key) for key in ("email", "name", "website"))
+            lists = _strings(form, "lists")
+        if trap:
+            log.info("sign-up caught by the honeypot")
+            return self.page("check_inbox")
+        try:
+            subscriber = await run_in_threadpool(
+                consent.request, self.app, email, name, lists, client
+            )
+        except InputError as exc:
+            return self.subscribe_form(400, exc.message, email=email, name=name, chosen=lists)
+        if subscriber is not None:
+            await run_in_threadpool(self.send_confirmation, subscriber)
+        return self.page("check_inbox")
+
+    def confirmation(self, subscriber: Subscriber) -> OutgoingMessage:
+        """The confirmation request: a signed link that expires (tokens.MAX_AGE)."""
+        settings = self.app.settings
+        context = {
+            "name": subscriber.name,
+            "confirm_url": self.link(Purpose.CONFIRM, subscriber),
+            "postal_address": settings.sender.postal_address,
+        }
+        text, html = (
+            self.env.get_template(f"web/subscription/confirm_email.{kind}").render(context)
+            for kind in ("txt", "html")
+        )
+        sender = settings.sender
+        return mime.simple_message(
+            mime.Address(sender.address, sender.name),
+            mime.Address(subscriber.email, subscriber.name),
+            f"Please confirm your subscription to {settings.site.title}",
+            text,
+            html,
+            reply_to=mime.Address(sender.reply_to) if sender.reply_to else None,
+            envelope_sender=sender.bounce_address,
+            date=self.app.clock(),
+        )
+
+    def send_confirmation(self, subscriber: Subscriber) -> None:
+        """A failed send is logged, not shown: the page must not reveal anything."""
+        try:
+            smtp.send_one(self.app.settings.smtp, self.confirmation(subscriber))
+        except DeliveryError as exc:
+            log.warning("confirmation to subscriber %s not sent: %s", subscriber.id, exc)
+        else:
+            log.info("confirmation sent to subscriber %s", subscriber.id)
 
     async def confirm(self, request: Request) -> HTMLResponse:
         token = request.path_params["token"]
@@ -192,13 +246,12 @@ class Pages:
         )
         async with request.form(max_fields=100, max_files=0) as form:
             self.check_csrf(request, form, subscriber)
-            cadence = form.get("cadence")
             saved = await run_in_threadpool(
                 consent.save_preferences,
                 self.app,
                 subscriber,
                 _strings(form, "lists"),
-                cadence if isinstance(cadence, str) else "",
+                _string(form, "cadence"),
                 _strings(form, "topics"),
             )
         return self.preferences_page(saved, saved=True, secure=request.url.scheme == "https")
@@ -221,6 +274,8 @@ def routes(app: App) -> list[BaseRoute]:
     """The subscription routes, for the web app to mount at its root."""
     pages = Pages(app)
     table: list[tuple[str, Handler, str]] = [
+        ("/subscribe", pages.subscribe_page, "GET"),
+        ("/subscribe", pages.subscribe, "POST"),
         ("/confirm/{token}", pages.confirm, "GET"),
         ("/u/{token}", pages.unsubscribe_page, "GET"),
         ("/u/{token}", pages.unsubscribe, "POST"),
