@@ -6,7 +6,7 @@
 
 from newsletter.feeds.build import FeedReport, FeedSpec, build_feeds, feed_paths, write_feeds
 from newsletter.feeds.formats import FORMATS, Format
-from newsletter.feeds.items import FeedItem, article_id, safe_html
+from newsletter.feeds.items import FeedItem, article_id
 
 __all__ = [
     "FORMATS",
@@ -17,6 +17,5 @@ __all__ = [
     "article_id",
     "build_feeds",
     "feed_paths",
-    "safe_html",
     "write_feeds",
 ]

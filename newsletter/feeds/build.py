@@ -20,9 +20,10 @@ from pathlib import Path
 from newsletter.app import App
 from newsletter.config import Settings
 from newsletter.feeds.formats import FORMATS, Channel, Document
-from newsletter.feeds.items import FeedItem, category_slug, clean_text, to_item
+from newsletter.feeds.items import FeedItem, category_slug, to_item
 from newsletter.links import Links
 from newsletter.models import Article
+from newsletter.sanitize import clean_text
 from newsletter.store import articles as article_store
 from newsletter.websub import Ping, publish
 

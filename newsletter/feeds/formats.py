@@ -209,14 +209,15 @@ def render_json(document: Document, self_url: str) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Format:
-    """One output format: the file name every feed folder uses, its media type, its writer."""
+    """One output format: its file name in every feed folder, media type, label and writer."""
 
     filename: str
     media_type: str
+    label: str
     render: Callable[[Document, str], bytes]
 
 
-RSS = Format("rss.xml", "application/rss+xml", render_rss)
-ATOM = Format("atom.xml", "application/atom+xml", render_atom)
-JSON_FEED = Format("feed.json", "application/feed+json", render_json)
+RSS = Format("rss.xml", "application/rss+xml", "RSS", render_rss)
+ATOM = Format("atom.xml", "application/atom+xml", "Atom", render_atom)
+JSON_FEED = Format("feed.json", "application/feed+json", "JSON Feed", render_json)
 FORMATS = (RSS, ATOM, JSON_FEED)

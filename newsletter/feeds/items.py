@@ -9,22 +9,16 @@ derived from (source, guid) alone so an edit never makes readers see a new item.
 from __future__ import annotations
 
 import re
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from hashlib import sha256
-from urllib.parse import quote, urljoin, urlsplit
-
-import nh3
+from urllib.parse import quote, urlsplit
 
 from newsletter.links import Links
 from newsletter.models import Article, Enclosure, Image
+from newsletter.sanitize import WEB_SCHEMES, absolute_url, clean_html, clean_text, slugify
 
-NOT_XML_CHARACTER = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster"})
-WEB_SCHEMES = frozenset({"http", "https"})
-LINK_SCHEMES = WEB_SCHEMES | {"mailto"}
 DURATION = re.compile(r"^(?:\d{1,2}:)?(?:\d{1,2}:)?\d{1,6}$")
 
 
@@ -49,11 +43,6 @@ class FeedItem:
         return self.enclosure is not None and self.enclosure.type.startswith("audio/")
 
 
-def clean_text(value: str) -> str:
-    """Drop the characters XML 1.0 cannot hold (lxml refuses them, readers choke on them)."""
-    return NOT_XML_CHARACTER.sub("", value)
-
-
 def article_id(source: str, guid: str) -> str:
     """The permanent feed id: a name-based UUID of (source, guid), nothing that can be edited."""
     name = f"newsletter:{quote(source, safe='')}:{guid}"
@@ -61,41 +50,25 @@ def article_id(source: str, guid: str) -> str:
 
 
 def category_slug(name: str) -> str:
-    """A path-safe folder name for a category feed ([a-z0-9-] only, never empty)."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:60].strip("-")
-    return slug or "c-" + sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    """The folder of a category's feeds: word characters and hyphens only, never empty."""
+    return slugify(name) or "c-" + sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
-def absolute_url(value: str, base: str, schemes: frozenset[str] = WEB_SCHEMES) -> str | None:
-    """`value` resolved against `base`, or None when it is not a URL a reader may follow."""
-    resolved = urljoin(base, clean_text(value).strip())
-    parts = urlsplit(resolved)
-    if parts.scheme not in schemes or (parts.scheme in WEB_SCHEMES and not parts.netloc):
-        return None
-    return resolved
-
-
-def safe_html(html: str, base: str) -> str:
-    """Sanitised HTML with absolute URLs: no script, frame, handler or javascript: link survives."""
-
-    def absolute(_tag: str, attribute: str, value: str) -> str | None:
-        if attribute in URL_ATTRIBUTES:
-            return absolute_url(value, base, LINK_SCHEMES)
-        return value
-
-    return nh3.clean(clean_text(html), attribute_filter=absolute)
+def _web_url(value: str, base: str) -> str | None:
+    """An absolute http(s) URL with a host, or None: what a feed may point a reader to."""
+    url = absolute_url(value, base, WEB_SCHEMES)
+    return url if url and urlsplit(url).netloc else None
 
 
 def _image(image: Image | None, base: str) -> Image | None:
-    url = absolute_url(image.url, base) if image else None
+    url = _web_url(image.url, base) if image else None
     if image is None or url is None:
         return None
     return Image(url=url, alt=clean_text(image.alt), width=image.width, height=image.height)
 
 
 def _enclosure(enclosure: Enclosure | None, base: str) -> Enclosure | None:
-    url = absolute_url(enclosure.url, base) if enclosure else None
+    url = _web_url(enclosure.url, base) if enclosure else None
     if enclosure is None or url is None or not re.match(r"^[\w.+-]+/[\w.+-]+$", enclosure.type):
         return None
     duration = enclosure.duration if DURATION.match(enclosure.duration) else ""
@@ -106,7 +79,7 @@ def _enclosure(enclosure: Enclosure | None, base: str) -> Enclosure | None:
 
 def to_item(article: Article, links: Links, full_content: bool) -> FeedItem:
     """The feed view of an article; its own page is the link when its URL is not a web URL."""
-    link = absolute_url(article.url, links.home()) or links.article(article.slug)
+    link = _web_url(article.url, links.home()) or links.article(article.slug)
     summary = clean_text(article.summary or article.excerpt).strip()
     return FeedItem(
         id=article_id(article.source, article.guid),
@@ -117,7 +90,7 @@ def to_item(article: Article, links: Links, full_content: bool) -> FeedItem:
         author=clean_text(article.author).strip(),
         categories=tuple(c for c in (clean_text(c).strip() for c in article.categories) if c),
         summary=summary,
-        content_html=safe_html(article.content_html, link) if full_content else "",
+        content_html=clean_html(article.content_html, link) if full_content else "",
         image=_image(article.image, link),
         enclosure=_enclosure(article.enclosure, link),
     )
