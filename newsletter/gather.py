@@ -37,9 +37,9 @@ from newsletter.sources import LOCAL_SOURCE, Batch, feed, markdown
 from newsletter.store import articles
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from newsletter.app import App
+
+Connection = Any  # an open store transaction; only store/ may name SQLAlchemy's types
 
 log = logging.getLogger(__name__)
 MAX_PARALLEL_FETCHES = 8
