@@ -126,7 +126,7 @@ def _when(value: struct_time | None) -> datetime | None:
 def _entry(name: str, where: str, item: Any) -> RawEntry:
     guid = str(item.get("id") or item.get("link") or "").strip()
     title = str(item.get("title") or "").strip()
-    published = _when(item.get("published_parsed")) or _when(item.get("updated_parsed"))
+    published = _when(dict.get(item, "published_parsed")) or _when(dict.get(item, "updated_parsed"))
     missing = [
         what
         for what, value in (("id or link", guid), ("title", title), ("date", published))
@@ -136,7 +136,10 @@ def _entry(name: str, where: str, item: Any) -> RawEntry:
         raise SourceError(f"entry has no {' and no '.join(missing)}", where=where)
     content = item.get("content") or []
     body = content[0].get("value", "") if content else item.get("summary", "")
-    updated = _when(item.get("updated_parsed")) if item.get("published_parsed") else None
+    # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed (and warns)
+    updated = (
+        _when(dict.get(item, "updated_parsed")) if dict.get(item, "published_parsed") else None
+    )
     return RawEntry(
         source=name,
         guid=guid,
