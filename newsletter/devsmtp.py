@@ -46,8 +46,16 @@ class MaildirSink:
 class SMTPThread:
     """An aiosmtpd server on its own loop in a daemon thread; use as a context manager."""
 
-    def __init__(self, handler: object, host: str = LOOPBACK, port: int = 0, **smtp: Any) -> None:
+    def __init__(
+        self,
+        handler: object,
+        host: str = LOOPBACK,
+        port: int = 0,
+        smtp_class: type[SMTP] = SMTP,
+        **smtp: Any,
+    ) -> None:
         self.handler = handler
+        self.smtp_class = smtp_class
         self.host = host
         self._smtp = {"hostname": "devsmtp.localhost", "ident": "newsletter devsmtp", **smtp}
         self._socket = socket.create_server((host, port), reuse_port=False)
@@ -58,7 +66,7 @@ class SMTPThread:
         self._ready = threading.Event()
 
     def _factory(self) -> SMTP:
-        return SMTP(self.handler, loop=self._loop, **self._smtp)
+        return self.smtp_class(self.handler, loop=self._loop, **self._smtp)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)

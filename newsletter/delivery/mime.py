@@ -92,13 +92,19 @@ def unstructured(name: str, value: str) -> bytes:
 def mailbox(name: str, address: Address) -> bytes:
     """One header line naming a mailbox, its display name encoded when it needs to be."""
     email = check_address(clean(address.email), where=f"{name} header")
-    display = clean(address.name)
+    display = _phrase(address.name, name)
+    return _line(name, f"{display} <{email}>" if display else email)
+
+
+def _phrase(text: str, header_name: str) -> str:
+    """A display name: quoted when ASCII, base64 encoded words otherwise; '' when empty."""
+    display = clean(text)
     if not display:
-        return _line(name, email)
+        return ""
     if display.isascii() and "=?" not in display:
         quoted = display.replace("\\", "\\\\").replace('"', '\\"')
-        return _line(name, f'"{quoted}" <{email}>')
-    return _line(name, f"{_encoded(display, PHRASE_CHARSET, name)} <{email}>")
+        return f'"{quoted}"'
+    return _encoded(display, PHRASE_CHARSET, header_name)
 
 
 def _line(name: str, value: str) -> bytes:
@@ -138,13 +144,11 @@ def list_unsubscribe(url: str, mailto: str, token: str) -> list[tuple[str, str]]
     ]
 
 
-def list_id(title: str, name: str, domain: str) -> bytes:
+def list_id(title: str, name: str, domain: str) -> tuple[str, str]:
     """RFC 2919 List-Id: the list's title as phrase, its name under the sender's domain."""
     if not re.fullmatch(r"[a-z0-9-]+", name):
         raise InputError(f"list name not usable in List-Id: {name!r}", where="List-Id")
-    phrase = clean(title)
-    shown = _encoded(phrase, PHRASE_CHARSET, "List-Id") if phrase else ""
-    return _line("List-Id", f"{shown} <{name}.{domain}>".lstrip())
+    return ("List-Id", f"{_phrase(title, 'List-Id')} <{name}.{domain}>".lstrip())
 
 
 def qp(text: str) -> bytes:
@@ -246,7 +250,7 @@ def prepare(
     head = [mailbox("From", sender), unstructured("Subject", subject)]
     if reply_to is not None:
         head.append(mailbox("Reply-To", reply_to))
-    head.extend(_line(name, clean(value)) for name, value in _extra(headers))
+    head.extend(_line(name, value) for name, value in _extra(headers))
     head.append(b"MIME-Version: 1.0\r\n")
     head.append(b'Content-Type: multipart/alternative; boundary="' + boundary + b'"\r\n')
     return Prepared(b"".join(head), boundary, tuple(parts))

@@ -1,0 +1,365 @@
+"""Sending an issue: the ledger loop, retries, pause/resume/cancel, and the summary.
+
+One producer claims due ledger rows in batches (each claim is a lease), a worker
+per pooled connection sends them, and one recorder commits outcomes in groups.
+A worker waits for its outcome to be committed before it takes the next row,
+so a `kill -9` can repeat at most one accepted-but-unrecorded message per
+connection; everything else is either recorded or still leased and is picked
+up again when the lease runs out. 4xx and lost connections defer with
+exponential backoff and jitter, 5xx fails, "no such user" also marks the
+subscriber bounced, and too many errors in a row pause the issue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from newsletter.app import App
+from newsletter.delivery.message import IssueMessages
+from newsletter.delivery.smtp import Messenger
+from newsletter.errors import DeliveryError, InputError, PermanentDeliveryError
+from newsletter.models import DeliveryStatus, Issue, IssueStatus, SubscriberStatus
+from newsletter.store import issues, ledger
+from newsletter.store import subscribers as subscriber_store
+from newsletter.store.ledger import Claimed, Outcome
+from newsletter.tokens import address_hash
+
+log = logging.getLogger(__name__)
+UNKNOWN_USER_CODES = (550, 551, 553)
+MAX_BACKOFF = 24 * 3600.0
+PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
+
+
+@dataclass
+class Summary:
+    """What one run did; `state` says why it stopped (finished, waiting, paused, cancelled)."""
+
+    issue_id: int
+    total: int = 0
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    skipped: int = 0
+    bounced: int = 0
+    bytes: int = 0
+    state: str = "finished"
+    note: str = ""
+    remaining: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.deferred + self.failed + self.skipped
+
+
+Progress = Callable[[Summary], None]
+
+
+def _no_progress(_summary: Summary) -> None:
+    return None
+
+
+def backoff(attempts: int, base: float, rng: random.Random) -> float:
+    """Seconds before the next try: base·2^(n-1), ±50 % jitter so retries do not stampede."""
+    return min(MAX_BACKOFF, base * 2 ** max(0, attempts - 1)) * rng.uniform(0.5, 1.5)
+
+
+def is_unknown_user(error: DeliveryError) -> bool:
+    """550/551/553 means no such mailbox, unless an enhanced code says it is about policy."""
+    if error.code not in UNKNOWN_USER_CODES:
+        return False
+    text = error.message.split(" ", 2)
+    enhanced = text[1] if len(text) > 1 and text[1][:2] == "5." else ""
+    return not enhanced or enhanced.startswith("5.1.")
+
+
+class Recorder:
+    """Commits outcomes in groups; `add` returns once the caller's outcome is durable.
+
+    Whoever finds the lock free commits everything queued so far; callers whose
+    outcome went into that commit return without a transaction of their own.
+    """
+
+    def __init__(self, commit: Callable[[list[Recorded]], None]) -> None:
+        self._commit = commit
+        self._items: list[Recorded] = []
+        self._lock = asyncio.Lock()
+        self._generation = 0
+        self._committed = 0
+
+    async def add(self, item: Recorded) -> None:
+        self._items.append(item)
+        mine = self._generation
+        async with self._lock:
+            if self._committed > mine:
+                return
+            batch, self._items = self._items, []
+            self._generation += 1
+            await asyncio.to_thread(self._commit, batch)
+            self._committed = self._generation
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An outcome with the row it is for and the error behind it, if any."""
+
+    claimed: Claimed
+    outcome: Outcome
+    error: DeliveryError | None = None
+
+
+class Run:
+    """One sending run of one issue over one pool of connections."""
+
+    def __init__(self, app: App, issue: Issue, progress: Progress, *, seed: int | None = None):
+        self.app = app
+        self.issue = issue
+        self.smtp = app.settings.smtp
+        self.messages = IssueMessages(app, issue)
+        self.progress = progress
+        self.rng = random.Random(seed)
+        self.summary = Summary(issue.id)
+        self.recorder = Recorder(self._commit)
+        self.stopping = ""
+        self.errors_in_row = 0
+        self.held = 0
+        self.idle = asyncio.Event()
+        self.suppressed: set[int] = set()
+        pool = self.smtp.pool_size
+        self.batch = max(pool, min(500, pool * 25))
+        if self.smtp.rate_per_second > 0:
+            paced = int(self.smtp.rate_per_second * self.smtp.lease_seconds / 2)
+            self.batch = max(1, min(self.batch, paced))
+
+    async def run(self, messenger: Messenger) -> Summary:
+        queue: asyncio.Queue[Claimed | None] = asyncio.Queue(maxsize=self.batch)
+        workers = [
+            asyncio.create_task(self._worker(queue, messenger)) for _ in range(self.smtp.pool_size)
+        ]
+        try:
+            await self._produce(queue)
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+        await asyncio.to_thread(self._finish)
+        return self.summary
+
+    async def _produce(self, queue: asyncio.Queue[Claimed | None]) -> None:
+        """Claim due rows until none is left, the issue stops sending, or errors pile up."""
+        loop = asyncio.get_running_loop()
+        waiting_since: float | None = None
+        try:
+            while not self.stopping:
+                claimed = await asyncio.to_thread(self._claim)
+                if claimed:
+                    waiting_since = None
+                    self.held += len(claimed)
+                    self.idle.clear()
+                    for row in claimed:
+                        await queue.put(row)
+                    continue
+                if self.held:
+                    await self.idle.wait()
+                    continue
+                waiting_since = waiting_since or loop.time()
+                delay = await asyncio.to_thread(self._until_due)
+                if delay is None or loop.time() - waiting_since + delay > self.smtp.lease_seconds:
+                    break
+                await asyncio.sleep(max(0.05, delay))
+        finally:
+            for _ in range(self.smtp.pool_size):
+                await queue.put(None)
+
+    def _claim(self) -> list[Claimed]:
+        """The next batch, or nothing when the issue was paused or cancelled meanwhile."""
+        now = self.app.clock()
+        with self.app.engine.begin() as conn:
+            status = ledger.issue_status(conn, self.issue.id)
+            if status is not IssueStatus.SENDING:
+                self.stopping = str(status)
+                return []
+            lease = now + timedelta(seconds=self.smtp.lease_seconds)
+            claimed = ledger.claim(conn, self.issue.id, now, lease, self.batch)
+            hashes = {address_hash(row.email): row.delivery_id for row in claimed}
+            found = subscriber_store.suppressed_hashes(conn, list(hashes)) if hashes else set()
+        self.suppressed.update(hashes[h] for h in found)
+        return claimed
+
+    def _until_due(self) -> float | None:
+        """Seconds until a row held by nobody alive (lease ended) or a retry is due."""
+        with self.app.engine.connect() as conn:
+            due = ledger.next_due(conn, self.issue.id)
+        return None if due is None else (due - self.app.clock()).total_seconds()
+
+    async def _worker(self, queue: asyncio.Queue[Claimed | None], messenger: Messenger) -> None:
+        while (row := await queue.get()) is not None:
+            if self.stopping:
+                item = Recorded(row, Outcome(row.delivery_id, DeliveryStatus.QUEUED, release=True))
+            else:
+                item = await self._attempt(row, messenger)
+            await self.recorder.add(item)
+            self.held -= 1
+            if not self.held:
+                self.idle.set()
+            self._count(item)
+
+    async def _attempt(self, row: Claimed, messenger: Messenger) -> Recorded:
+        if row.subscriber_status != SubscriberStatus.ACTIVE or row.delivery_id in self.suppressed:
+            reason = "suppressed" if row.delivery_id in self.suppressed else row.subscriber_status
+            return Recorded(
+                row, Outcome(row.delivery_id, DeliveryStatus.FAILED, f"skipped: {reason}")
+            )
+        message = self.messages.build(row.subscriber_id, row.email, row.name, self.app.clock())
+        self.summary.bytes += len(message.data)
+        try:
+            reply = await messenger.send(message)
+        except PermanentDeliveryError as error:
+            return Recorded(row, Outcome(row.delivery_id, DeliveryStatus.FAILED, str(error)), error)
+        except DeliveryError as error:
+            if row.attempts >= self.smtp.max_attempts:
+                reason = f"gave up after {row.attempts} attempts: {error}"
+                return Recorded(row, Outcome(row.delivery_id, DeliveryStatus.FAILED, reason), error)
+            wait = backoff(row.attempts, self.smtp.retry_base_seconds, self.rng)
+            later = self.app.clock() + timedelta(seconds=wait)
+            outcome = Outcome(row.delivery_id, DeliveryStatus.DEFERRED, str(error), "", later)
+            return Recorded(row, outcome, error)
+        return Recorded(
+            row, Outcome(row.delivery_id, DeliveryStatus.SENT, reply, message.message_id)
+        )
+
+    def _count(self, item: Recorded) -> None:
+        """Tally a durable outcome; too many errors in a row pause the issue."""
+        outcome = item.outcome
+        if outcome.release:
+            return
+        if outcome.reply.startswith("skipped: "):
+            self.summary.skipped += 1
+        elif outcome.status is DeliveryStatus.SENT:
+            self.summary.sent += 1
+            self.errors_in_row = 0
+        else:
+            setattr(self.summary, outcome.status, getattr(self.summary, outcome.status) + 1)
+            self.errors_in_row += 1
+            log.info("%s %s: %s", outcome.status, item.claimed.email, outcome.reply)
+            if self.errors_in_row >= self.smtp.errors_before_pause and not self.stopping:
+                self.stopping = str(IssueStatus.PAUSED)
+                self.summary.note = f"{self.errors_in_row} errors in a row, last: {outcome.reply}"
+        self.progress(self.summary)
+
+    def _commit(self, items: list[Recorded]) -> None:
+        now = self.app.clock()
+        with self.app.engine.begin() as conn:
+            ledger.record(conn, [item.outcome for item in items], now)
+            for item in items:
+                error = item.error
+                if isinstance(error, PermanentDeliveryError) and is_unknown_user(error):
+                    self._bounced(conn, item.claimed, error, now)
+
+    def _bounced(self, conn: Any, row: Claimed, error: DeliveryError, now: datetime) -> None:
+        """No such mailbox: the subscriber is bounced, so no later issue tries again."""
+        subscriber_store.move_status(
+            conn, row.subscriber_id, SubscriberStatus.BOUNCED, [SubscriberStatus.ACTIVE], now
+        )
+        ledger.add_bounce(
+            conn,
+            subscriber_id=row.subscriber_id,
+            delivery_id=row.delivery_id,
+            kind="hard",
+            status_code=str(error.code),
+            diagnostic=error.message,
+            now=now,
+        )
+        self.summary.bounced += 1
+
+    def _finish(self) -> None:
+        """Close the issue when no row is left to send; pause it when errors piled up."""
+        now = self.app.clock()
+        with self.app.engine.begin() as conn:
+            counts = ledger.counts(conn, self.issue.id)
+            left = sum(counts[s] for s in PENDING)
+            if self.stopping == IssueStatus.PAUSED:
+                issues.set_status(
+                    conn, self.issue.id, [IssueStatus.SENDING], IssueStatus.PAUSED, now
+                )
+            elif not left and not self.stopping:
+                issues.set_status(conn, self.issue.id, [IssueStatus.SENDING], IssueStatus.SENT, now)
+        self.summary.remaining = dict(counts)
+        self.summary.state = self.stopping or ("waiting" if left else "finished")
+
+
+def _begin(app: App, issue_id: int, retry_failed: bool) -> tuple[Issue, int]:
+    """Move the issue to sending and queue its audience once; (issue, rows to send)."""
+    now = app.clock()
+    with app.engine.begin() as conn:
+        issue = issues.get(conn, issue_id)
+        if issue.status is IssueStatus.CANCELLED:
+            raise InputError(f"issue {issue_id} was cancelled", where="send")
+        if issue.status is IssueStatus.PAUSED:
+            raise InputError(
+                f"issue {issue_id} is paused", hint=f"newsletter send {issue_id} --resume"
+            )
+        if retry_failed:
+            ledger.requeue_failed(conn, issue_id, now)
+            issues.set_status(conn, issue_id, [IssueStatus.SENT], IssueStatus.SENDING, now)
+        if issue.status in (IssueStatus.DRAFT, IssueStatus.APPROVED):
+            issues.set_status(conn, issue_id, [issue.status], IssueStatus.SENDING, now)
+            ledger.queue(conn, issue_id, now)
+        counts = ledger.counts(conn, issue_id)
+    return issue, sum(counts[s] for s in PENDING)
+
+
+def send_issue(
+    app: App,
+    issue_id: int,
+    *,
+    retry_failed: bool = False,
+    progress: Progress = _no_progress,
+    seed: int | None = None,
+) -> Summary:
+    """Send an issue to every active subscriber of its list who has not had it yet.
+
+    Safe to run again at any time (after a crash, a pause, or in parallel on
+    PostgreSQL): the ledger makes each (issue, subscriber) go out once.
+    """
+    issue, total = _begin(app, issue_id, retry_failed)
+    run = Run(app, issue, progress, seed=seed)
+    run.summary.total = total
+    if not total:
+        run.summary.state = "finished" if issue.status is IssueStatus.SENT else "empty"
+        return run.summary
+
+    async def main() -> Summary:
+        async with Messenger(app.settings.smtp) as messenger:
+            return await run.run(messenger)
+
+    return asyncio.run(main())
+
+
+def _move(app: App, issue_id: int, allowed: tuple[IssueStatus, ...], new: IssueStatus) -> None:
+    with app.engine.begin() as conn:
+        issue = issues.get(conn, issue_id)
+        if not issues.set_status(conn, issue_id, allowed, new, app.clock()):
+            raise InputError(f"issue {issue_id} is {issue.status}, cannot become {new}")
+
+
+def pause(app: App, issue_id: int) -> None:
+    """Stop a send after the messages in flight; a running sender notices at its next claim."""
+    _move(app, issue_id, (IssueStatus.SENDING,), IssueStatus.PAUSED)
+
+
+def resume(app: App, issue_id: int, **options: Any) -> Summary:
+    """Continue a paused issue where it stopped."""
+    _move(app, issue_id, (IssueStatus.PAUSED,), IssueStatus.SENDING)
+    return send_issue(app, issue_id, **options)
+
+
+def cancel(app: App, issue_id: int) -> None:
+    """Give an issue up for good: nothing more of it is sent."""
+    allowed = (IssueStatus.DRAFT, IssueStatus.APPROVED, IssueStatus.SENDING, IssueStatus.PAUSED)
+    _move(app, issue_id, allowed, IssueStatus.CANCELLED)

@@ -1,0 +1,256 @@
+"""The delivery ledger: one row per (issue, subscriber) and the guarded moves between states.
+
+queued → sending (claimed with a lease) → sent / deferred (next attempt) / failed.
+A claim is one UPDATE … RETURNING over a bounded batch (with SKIP LOCKED on
+PostgreSQL), so any number of senders share an issue without sending a row twice,
+and a sender that dies leaves rows whose lease simply runs out. Every query
+touches a batch, never the whole audience, so memory stays flat at any size.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, literal, select, update
+
+from newsletter.models import DeliveryStatus, IssueStatus, SubscriberStatus
+from newsletter.store.schema import bounces, deliveries, issues, memberships, subscribers
+
+D = deliveries.c
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A ledger row this sender now holds, with what addressing it needs."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    name: str
+    subscriber_status: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one claimed row; `status` is where it moves."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    reply: str = ""
+    message_id: str = ""
+    next_attempt_at: datetime | None = None
+    release: bool = False
+
+
+# Queue every active member of the issue's list that has no row yet; returns rows added.
+def queue(conn: Connection, issue_id: int, now: datetime) -> int:
+    members = (
+        select(
+            literal(issue_id),
+            memberships.c.subscriber_id,
+            literal(str(DeliveryStatus.QUEUED)),
+            literal(0),
+            literal(now, deliveries.c.updated_at.type),
+        )
+        .join(issues, issues.c.list_id == memberships.c.list_id)
+        .join(subscribers, subscribers.c.id == memberships.c.subscriber_id)
+        .where(issues.c.id == issue_id, subscribers.c.status == SubscriberStatus.ACTIVE)
+        .where(
+            ~exists().where(
+                and_(D.issue_id == issue_id, D.subscriber_id == memberships.c.subscriber_id)
+            )
+        )
+    )
+    columns = ["issue_id", "subscriber_id", "status", "attempts", "updated_at"]
+    return conn.execute(insert(deliveries).from_select(columns, members)).rowcount
+
+
+def _due(status: DeliveryStatus, now: datetime) -> Any:
+    if status is DeliveryStatus.SENDING:  # a lease that ran out: its sender died
+        return and_(D.status == status, D.lease_until <= now)
+    if status is DeliveryStatus.DEFERRED:
+        return and_(D.status == status, D.next_attempt_at <= now)
+    return D.status == status
+
+
+# Take up to `limit` due rows of an issue (expired leases, due retries, then queued).
+def claim(
+    conn: Connection, issue_id: int, now: datetime, lease_until: datetime, limit: int
+) -> list[Claimed]:
+    ids: list[int] = []
+    for status in (DeliveryStatus.SENDING, DeliveryStatus.DEFERRED, DeliveryStatus.QUEUED):
+        if len(ids) >= limit:
+            break
+        due = and_(D.issue_id == issue_id, _due(status, now))
+        pick = select(D.id).where(due).limit(limit - len(ids))
+        if conn.dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        taken = conn.execute(
+            update(deliveries)
+            .where(D.id.in_(pick.scalar_subquery()), due)
+            .values(
+                status=DeliveryStatus.SENDING,
+                lease_until=lease_until,
+                attempts=D.attempts + 1,
+                updated_at=now,
+            )
+            .returning(D.id)
+        )
+        ids.extend(taken.scalars())
+    return _claimed(conn, ids)
+
+
+def _claimed(conn: Connection, ids: Sequence[int]) -> list[Claimed]:
+    if not ids:
+        return []
+    rows = conn.execute(
+        select(D.id, D.subscriber_id, D.attempts, subscribers.c.email, subscribers.c.name)
+        .add_columns(subscribers.c.status)
+        .join(subscribers, subscribers.c.id == D.subscriber_id)
+        .where(D.id.in_(ids))
+        .order_by(D.id)
+    )
+    return [
+        Claimed(row.id, row.subscriber_id, row.email, row.name, row.status, row.attempts)
+        for row in rows
+    ]
+
+
+# Record what happened to claimed rows; only rows still in `sending` move.
+def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
+    done = [o for o in outcomes if not o.release]
+    if done:
+        conn.execute(
+            update(deliveries)
+            .where(D.id == bindparam("did"), D.status == DeliveryStatus.SENDING)
+            .values(
+                status=bindparam("new_status"),
+                reply=bindparam("new_reply"),
+                message_id=bindparam("mid"),
+                next_attempt_at=bindparam("next_at"),
+                sent_at=bindparam("sent"),
+                lease_until=None,
+                updated_at=now,
+            ),
+            [_params(o, now) for o in done],
+        )
+    released = [o.delivery_id for o in outcomes if o.release]
+    if released:
+        conn.execute(
+            update(deliveries)
+            .where(D.id.in_(released), D.status == DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.QUEUED, attempts=D.attempts - 1, lease_until=None)
+        )
+
+
+def _params(outcome: Outcome, now: datetime) -> dict[str, Any]:
+    return {
+        "did": outcome.delivery_id,
+        "new_status": str(outcome.status),
+        "new_reply": outcome.reply[:1000],
+        "mid": outcome.message_id or None,
+        "next_at": outcome.next_attempt_at,
+        "sent": now if outcome.status is DeliveryStatus.SENT else None,
+    }
+
+
+# Put the deferred and failed rows of an issue back in the queue (active subscribers only).
+def requeue_failed(conn: Connection, issue_id: int, now: datetime) -> int:
+    active = select(subscribers.c.id).where(subscribers.c.status == SubscriberStatus.ACTIVE)
+    query = (
+        update(deliveries)
+        .where(
+            D.issue_id == issue_id,
+            D.status.in_([DeliveryStatus.DEFERRED, DeliveryStatus.FAILED]),
+            D.subscriber_id.in_(active),
+        )
+        .values(status=DeliveryStatus.QUEUED, attempts=0, next_attempt_at=None, updated_at=now)
+    )
+    return conn.execute(query).rowcount
+
+
+# How many rows of an issue are in each state.
+def counts(conn: Connection, issue_id: int) -> Counter[str]:
+    rows = conn.execute(
+        select(D.status, func.count()).where(D.issue_id == issue_id).group_by(D.status)
+    )
+    return Counter({row[0]: int(row[1]) for row in rows})
+
+
+# When the next row of an issue that is not due yet becomes due (lease end or retry time).
+def next_due(conn: Connection, issue_id: int) -> datetime | None:
+    leases = select(func.min(D.lease_until)).where(
+        D.issue_id == issue_id, D.status == DeliveryStatus.SENDING
+    )
+    retries = select(func.min(D.next_attempt_at)).where(
+        D.issue_id == issue_id, D.status == DeliveryStatus.DEFERRED
+    )
+    found = [conn.execute(leases).scalar(), conn.execute(retries).scalar()]
+    times = [deliveries.c.lease_until.type.process_result_value(t, None) for t in found if t]
+    return min(times) if times else None
+
+
+# The active members of the issue's list, streamed in id order (a dry run's audience).
+def audience(conn: Connection, issue_id: int, batch: int = 1000) -> Iterator[Claimed]:
+    query = (
+        select(subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.status)
+        .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
+        .join(issues, issues.c.list_id == memberships.c.list_id)
+        .where(issues.c.id == issue_id, subscribers.c.status == SubscriberStatus.ACTIVE)
+        .order_by(subscribers.c.id)
+    )
+    for row in conn.execution_options(yield_per=batch).execute(query):
+        yield Claimed(0, row.id, row.email, row.name, row.status, 0)
+
+
+# A bounce (at SMTP time or from a DSN), kept with the delivery it answers.
+def add_bounce(
+    conn: Connection,
+    *,
+    subscriber_id: int | None,
+    delivery_id: int | None,
+    kind: str,
+    status_code: str,
+    diagnostic: str,
+    now: datetime,
+) -> None:
+    conn.execute(
+        insert(bounces).values(
+            subscriber_id=subscriber_id,
+            delivery_id=delivery_id,
+            kind=kind,
+            status_code=status_code[:16],
+            diagnostic=diagnostic[:1000],
+            received_at=now,
+        )
+    )
+
+
+# Count one soft bounce for a subscriber; returns their count after it.
+def add_soft_bounce(conn: Connection, subscriber_id: int) -> int:
+    conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == subscriber_id)
+        .values(soft_bounces=subscribers.c.soft_bounces + 1)
+    )
+    query = select(subscribers.c.soft_bounces).where(subscribers.c.id == subscriber_id)
+    return int(conn.execute(query).scalar() or 0)
+
+
+# An issue's state alone (a running send checks it before each claim).
+def issue_status(conn: Connection, issue_id: int) -> IssueStatus:
+    return IssueStatus(
+        conn.execute(select(issues.c.status).where(issues.c.id == issue_id)).scalar()
+    )
+
+
+# The ledger row of (issue, subscriber), if any: its id.
+def delivery_of(conn: Connection, issue_id: int, subscriber_id: int) -> int | None:
+    query = select(D.id).where(D.issue_id == issue_id, D.subscriber_id == subscriber_id)
+    found = conn.execute(query).scalar()
+    return int(found) if found is not None else None

@@ -1,0 +1,161 @@
+"""Sending an issue through the ledger to a real aiosmtpd server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers_delivery import NOW, add_issue, add_subscribers, address
+from smtp_servers import Counting, Script, counting, faulty
+
+from newsletter import app as app_module
+from newsletter import config
+from newsletter.app import App
+from newsletter.delivery import send
+from newsletter.devsmtp import SMTPThread
+from newsletter.errors import InputError
+from newsletter.models import IssueStatus, SubscriberStatus
+from newsletter.render import personalise, subscriber_values
+from newsletter.store import db, issues, ledger
+from newsletter.store import subscribers as subscriber_store
+
+
+def app_for(instance: Path, port: int, **smtp: Any) -> App:
+    """An App whose [smtp] points at a test server, with short timeouts and no backoff."""
+    values = {"port": port, "timeout": 2, "retry_base_seconds": 0, "pool_size": 3} | smtp
+    settings = config.load(instance / "newsletter.toml", {"smtp": values})
+    built = app_module.build(settings, clock=lambda: NOW)
+    db.migrate(built.engine)
+    return built
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[SMTPThread, Counting]]:
+    server, handler = counting()
+    with server:
+        yield server, handler
+
+
+def test_sends_one_message_per_active_subscriber_and_never_twice(instance, sink):
+    server, handler = sink
+    app = app_for(instance, server.port)
+    ids = add_subscribers(app, 12)
+    add_subscribers(app, 2, list_name="ms-monthly", start=100)
+    issue_id = add_issue(app)
+    with app.engine.begin() as conn:
+        subscriber_store.move_status(
+            conn, ids[0], SubscriberStatus.UNSUBSCRIBED, [SubscriberStatus.ACTIVE], NOW
+        )
+
+    summary = send.send_issue(app, issue_id)
+    again = send.send_issue(app, issue_id)
+
+    assert (summary.sent, summary.failed, summary.state) == (11, 0, "finished")
+    assert handler.received == {address(n): 1 for n in range(1, 12)}
+    assert again.sent == 0 and handler.total() == 11
+    with app.engine.connect() as conn:
+        assert issues.get(conn, issue_id).status is IssueStatus.SENT
+        assert ledger.counts(conn, issue_id) == {"sent": 11}
+
+
+def test_message_on_the_wire_matches_the_preview(instance, sink):
+    server, handler = sink
+    app = app_for(instance, server.port)
+    [sid] = add_subscribers(app, 1, name="Zoë <script>")
+    issue_id = add_issue(app)
+    send.send_issue(app, issue_id)
+
+    [(envelope_from, rcpt, data)] = handler.messages
+    assert (envelope_from, rcpt) == ("notes@example.org", address(0))
+    message = message_from_bytes(data, policy=policy.default)
+    assert b"\r\n" in data and b"\n" not in data.replace(b"\r\n", b"")
+    assert message.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    assert message["To"].addresses[0].display_name == "Zoë <script>"
+    assert message["Message-ID"] == f"<nl.{issue_id}.{sid}@example.org>"
+    assert message["List-Id"] == '"Notes Weekly" <weekly.example.org>'
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    links = message["List-Unsubscribe"]
+    assert "<https://notes.example.org/u/" in links and "<mailto:unsubscribe@example.org?" in links
+    assert message["Date"] and message["From"] == "Test Notes <notes@example.org>"
+    with app.engine.connect() as conn:
+        issue = issues.get(conn, issue_id)
+        subscriber = subscriber_store.by_id(conn, sid)
+    html, text = personalise(issue, subscriber_values(app.links, app.tokens(), subscriber))
+    assert message.get_body(("html",)).get_content().rstrip("\n") == html
+    assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == text
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert all(len(line) <= 76 for line in body.split(b"\r\n"))
+    assert all(len(line) <= 998 for line in head.split(b"\r\n"))
+
+
+def test_unknown_user_fails_and_bounces_others_deferred_then_sent(instance):
+    scripts = [
+        (address(1), Script("RCPT", "550 5.1.1 no such user")),
+        (address(2), Script("RCPT", "451 4.3.0 greylisted", times=1)),
+        (address(3), Script("RCPT", "452 4.2.2 mailbox full", times=1)),
+        (address(4), Script("DATA", "554 5.6.0 message refused")),
+    ]
+    server, handler = faulty(scripts)
+    with server:
+        app = app_for(instance, server.port)
+        ids = add_subscribers(app, 6)
+        issue_id = add_issue(app)
+        summary = send.send_issue(app, issue_id)
+
+    assert handler.received == {address(n): 1 for n in (0, 2, 3, 5)}
+    assert (summary.sent, summary.failed, summary.deferred, summary.bounced) == (4, 2, 2, 1)
+    with app.engine.connect() as conn:
+        assert ledger.counts(conn, issue_id) == {"sent": 4, "failed": 2}
+        assert subscriber_store.by_id(conn, ids[1]).status is SubscriberStatus.BOUNCED
+        assert subscriber_store.by_id(conn, ids[4]).status is SubscriberStatus.ACTIVE
+
+
+def test_a_bounced_subscriber_is_not_queued_for_the_next_issue(instance):
+    server, handler = faulty([(address(0), Script("RCPT", "550 5.1.1 user unknown"))])
+    with server:
+        app = app_for(instance, server.port)
+        add_subscribers(app, 2)
+        send.send_issue(app, add_issue(app))
+        second = send.send_issue(app, add_issue(app))
+    assert second.total == 1 and handler.received[address(0)] == 0
+
+
+def test_policy_550_fails_without_bouncing(instance):
+    server, _ = faulty([(address(0), Script("RCPT", "550 5.7.1 rejected by policy"))])
+    with server:
+        app = app_for(instance, server.port)
+        [sid] = add_subscribers(app, 1)
+        summary = send.send_issue(app, add_issue(app))
+    assert (summary.failed, summary.bounced) == (1, 0)
+    with app.engine.connect() as conn:
+        assert subscriber_store.by_id(conn, sid).status is SubscriberStatus.ACTIVE
+
+
+def test_paused_issue_refuses_plain_send_and_resumes(instance, sink):
+    server, handler = sink
+    app = app_for(instance, server.port)
+    add_subscribers(app, 3)
+    issue_id = add_issue(app)
+    with app.engine.begin() as conn:
+        issues.set_status(conn, issue_id, [IssueStatus.DRAFT], IssueStatus.SENDING, NOW)
+        ledger.queue(conn, issue_id, NOW)
+    send.pause(app, issue_id)
+    with pytest.raises(InputError, match="paused"):
+        send.send_issue(app, issue_id)
+    assert handler.total() == 0
+    assert send.resume(app, issue_id).sent == 3
+
+
+def test_cancelled_issue_sends_nothing(instance, sink):
+    server, handler = sink
+    app = app_for(instance, server.port)
+    add_subscribers(app, 3)
+    issue_id = add_issue(app)
+    send.cancel(app, issue_id)
+    with pytest.raises(InputError, match="cancelled"):
+        send.send_issue(app, issue_id)
+    assert handler.total() == 0
