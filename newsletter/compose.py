@@ -164,6 +164,8 @@ def _neighbours(
     chosen: Sequence[Article], previous: Article | None, links: Links
 ) -> tuple[Neighbours, ...]:
     """Per article (oldest first): the one before it in the stream and the one after it."""
+    if not chosen:
+        return ()
     older: list[Article | None] = [previous, *chosen[:-1]]
     newer: list[Article | None] = [*chosen[1:], None]
     return tuple(
