@@ -43,6 +43,7 @@ LAYERS = {
     "newsletter.unsubscribes": 7,
     "newsletter.issues": WIRING,
     "newsletter.pipeline": WIRING,
+    "newsletter.demo": WIRING,
     "newsletter.jobs": WIRING,
     "newsletter.cli": WIRING,
     "newsletter.web": WIRING,
