@@ -150,19 +150,19 @@ def _split(text: str, where: str) -> tuple[str, str]:
 
 def _parse_front_matter(front: str, where: str) -> tuple[dict[str, Any], dict[str, int]]:
     """The front matter as a dict, and the file line of each key (and of nested keys/items)."""
-    loader = _Loader(front)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(front)  # refuses control characters already here
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + FRONT_MATTER_FIRST_LINE if mark else 1
-        problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
         raise SourceError(
-            f"front matter is not valid YAML: {problem}", where=f"{where}:{line}"
+            f"front matter is not valid YAML: {_yaml_problem(exc)}",
+            where=f"{where}:{_yaml_line(exc, front)}",
         ) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         raise SourceError(
             "front matter must be keys and values",
@@ -170,6 +170,22 @@ def _parse_front_matter(front: str, where: str) -> tuple[dict[str, Any], dict[st
             hint="for example 'title: My article'",
         )
     return data, _key_lines(node, where)
+
+
+def _yaml_line(exc: Exception, front: str) -> int:
+    """The file line a YAML error points at (its mark, or the offending character)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        return mark.line + FRONT_MATTER_FIRST_LINE
+    if isinstance(exc, yaml.reader.ReaderError):
+        return front[: exc.position].count("\n") + FRONT_MATTER_FIRST_LINE
+    return 1
+
+
+def _yaml_problem(exc: Exception) -> str:
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"character U+{exc.character:04X} is not allowed"
+    return getattr(exc, "problem", None) or str(exc) or type(exc).__name__
 
 
 def _key_lines(node: yaml.MappingNode, where: str) -> dict[str, int]:
