@@ -87,7 +87,7 @@ def store(app: App, *items: Article) -> list[Article]:
     return stored
 
 
-def make_app(instance: Path, **overrides: Any) -> App:
+def make_app(instance: Path, overrides: dict[str, dict[str, Any]] | None = None) -> App:
     """An App on the test instance with some config tables replaced (feeds, web, …)."""
     settings = config.load(instance / "newsletter.toml", overrides)
     built = app_module.build(settings, clock=lambda: NOW)

@@ -86,7 +86,7 @@ def test_dates_are_rfc_822_in_rss_and_rfc_3339_in_atom_and_json(app: App) -> Non
 
 
 def test_the_channel_links_the_site_itself_and_the_hub(instance: Path) -> None:
-    app = make_app(instance, feeds={"hub_url": "http://127.0.0.1:9/hub"})
+    app = make_app(instance, {"feeds": {"hub_url": "http://127.0.0.1:9/hub"}})
     newest = store(app, article(1), article(2, updated=NOW - timedelta(days=3)))[1]
     # the hub is unreachable: the feeds are written all the same and the ping failures reported
     report = write_feeds(app)
@@ -224,7 +224,7 @@ def test_unchanged_feeds_are_not_rewritten_and_no_temporary_file_is_left(app: Ap
 
 
 def test_max_items_and_summary_only(instance: Path) -> None:
-    app = make_app(instance, feeds={"max_items": 2, "full_content": False})
+    app = make_app(instance, {"feeds": {"max_items": 2, "full_content": False}})
     stored = store(app, *(article(n) for n in range(1, 6)))
     write_feeds(app)
     rss = parse(feeds_folder(app) / "rss.xml")
