@@ -89,9 +89,8 @@ class Pages:
         self.env = templates(app.settings, {"site": app.settings.site}).env
         self.limiter = RateLimiter(app.clock)
 
-    def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        template = self.env.get_template(f"web/subscription/{name}.html")
-        body = template.render(**context)
+    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        body = self.env.get_template(f"web/subscription/{template}.html").render(**context)
         return HTMLResponse(body, status_code=status, headers=PRIVATE)
 
     def problem(self, message: str, status: int = 400) -> HTMLResponse:
