@@ -133,10 +133,11 @@ def _block_end(css: str, start: int) -> int:
 
 
 def _colours(root: lxml_html.HtmlElement) -> Iterator[Finding]:
-    paired: set[int] = set()
+    # Elements themselves, not id()s: lxml reuses a node's proxy only while it is referenced.
+    paired: set[lxml_html.HtmlElement] = set()
     for selector in _dark_selectors(root):
         try:
-            paired.update(id(e) for e in CSSSelector(selector)(root))
+            paired.update(CSSSelector(selector)(root))
         except SelectorError:  # a selector cssselect cannot evaluate (:hover …) pairs nothing
             continue
     unpaired: dict[str, int] = {}
@@ -146,7 +147,7 @@ def _colours(root: lxml_html.HtmlElement) -> Iterator[Finding]:
             if isinstance(element.tag, str)
             else None
         )
-        if colour and id(element) not in paired:
+        if colour and element not in paired:
             key = f"{colour.group(1).strip()} on <{element.tag} class={element.get('class', '')!r}>"
             unpaired[key] = unpaired.get(key, 0) + 1
     for key, count in unpaired.items():
