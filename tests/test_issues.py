@@ -1,0 +1,113 @@
+"""The issue use cases end to end on a real store: frozen issues, preview, web copy, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from newsletter import issues
+from newsletter.app import App
+from newsletter.cli import issues as issues_cli
+from newsletter.errors import InputError, NotFound
+from newsletter.models import IssueStatus
+from newsletter.render import personalise, public_values
+from newsletter.store import articles
+from newsletter.store import issues as issue_store
+from newsletter.store import subscribers as subscriber_store
+from newsletter.web import issues as web_issues
+from tests.conftest import NOW
+from tests.helpers_issues import add, article, days
+
+
+def run(instance: Path, *argv: str) -> int:
+    top = argparse.ArgumentParser()
+    issues_cli.register(top.add_subparsers())
+    args = top.parse_args(list(argv))
+    args.config = str(instance / "newsletter.toml")
+    return int(args.run(args))
+
+
+def get(app: App, path: str) -> httpx.Response:
+    web = Starlette(routes=web_issues.routes(app))
+
+    async def fetch() -> httpx.Response:
+        transport = httpx.ASGITransport(app=web)
+        async with httpx.AsyncClient(transport=transport, base_url="https://test") as client:
+            return await client.get(path)
+
+    return asyncio.run(fetch())
+
+
+def test_an_issue_stays_frozen_when_its_articles_change(app: App) -> None:
+    (item,) = add(app, article("edited", NOW - days(1), title="Original Title"))
+    issue = issues.compose_next(app, "weekly")
+    assert issue is not None
+    with app.engine.begin() as conn:
+        articles.update_article(conn, item.id or 0, article("edited", NOW, title="Rewritten"))
+    again = issues.find(app, "weekly/1")
+    assert (again.html, again.text) == (issue.html, issue.text)
+    page = get(app, "/issues/weekly/1").text
+    assert "Original Title" in page and "Rewritten" not in page
+    assert "Original Title" in personalise(again, public_values(app.links))[1]
+
+
+def test_web_copy_is_filled_for_nobody_and_unknown_issues_are_404(app: App) -> None:
+    add(app, article("x", NOW - days(1)))
+    issue = issues.compose_next(app, "weekly")
+    assert issue is not None
+    response = get(app, "/issues/weekly/1")
+    assert response.status_code == 200
+    assert "@@nl:" not in response.text and "Hello there," in response.text
+    assert "style-src 'unsafe-inline'" in response.headers["content-security-policy"]
+    for path in (
+        "/issues/weekly/2",
+        "/issues/nope/1",
+        "/issues/weekly/0",
+        "/issues/weekly/99999999999999999999",
+        "/issues/..%2F..%2Fetc/1",
+    ):
+        assert get(app, path).status_code == 404, path
+    with app.engine.begin() as conn:
+        assert issue_store.set_status(
+            conn, issue.id, [IssueStatus.DRAFT], IssueStatus.CANCELLED, NOW
+        )
+        assert not issue_store.set_status(
+            conn, issue.id, [IssueStatus.DRAFT], IssueStatus.SENT, NOW
+        )
+    assert get(app, "/issues/weekly/1").status_code == 404
+
+
+def test_issue_references_are_checked(app: App) -> None:
+    for ref in ("", "weekly", "weekly/x", "../1", "1; drop table issues"):
+        with pytest.raises(InputError):
+            issues.find(app, ref)
+    with pytest.raises(NotFound):
+        issues.find(app, "weekly/3")
+    with pytest.raises(NotFound):
+        issues.find(app, "41")
+
+
+def test_compose_and_preview_commands(app: App, instance: Path, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    add(app, article("cli", NOW - days(2), title="From the Command Line"))
+    assert run(instance, "compose", "--list", "weekly") == 0
+    assert "weekly/1 (id 1): 1 article(s)" in capsys.readouterr().out
+    assert run(instance, "compose", "--list", "weekly") == 0
+    assert "no issue made" in capsys.readouterr().out
+    with app.engine.begin() as conn:
+        subscriber_store.insert_pending(conn, "Ada@Example.com", "ada@example.com", "Ada <b>", NOW)
+    out = tmp_path / "preview.html"
+    assert (
+        run(instance, "preview", "weekly/1", "--out", str(out), "--subscriber", "ada@example.com")
+        == 0
+    )
+    assert "Hello Ada &lt;b&gt;," in out.read_text(encoding="utf-8")
+    assert run(instance, "preview", "1", "--out", str(out), "--text") == 0
+    text = out.read_text(encoding="utf-8")
+    assert "Hello Preview Reader," in text and "From the Command Line" in text
+    with pytest.raises(NotFound):
+        run(instance, "preview", "1", "--out", str(out), "--subscriber", "nobody@example.com")
