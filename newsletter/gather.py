@@ -111,6 +111,8 @@ def _gather_remote(app: App) -> GatherReport:
             log.warning("gather: %s", result)
             report.fail(result)
             continue
+        if result.not_modified:
+            log.info("gather %s: not modified since the last fetch", remote.name)
         validators = (result.etag, result.last_modified)
         report.add(
             store_batch(app, remote.name, "feed", remote.url, result.batch, validators=validators)
@@ -148,7 +150,11 @@ def store_batch(
     seen: dict[str, str] = {}
     with app.engine.begin() as conn:
         source_id = articles.ensure_source(conn, name, kind, location)
-        for entry in batch.entries:
+        for raw in batch.entries:
+            entry = replace(raw, guid=clean_text(raw.guid).strip())
+            if not entry.guid:
+                report.fail(SourceError("the id is empty once cleaned", where=entry.where))
+                continue
             if entry.guid in seen:
                 problem = f"duplicate id {entry.guid!r} (also {seen[entry.guid]})"
                 report.fail(SourceError(problem, where=entry.where, hint="give each its own id"))
