@@ -14,7 +14,7 @@ from smtp_servers import Counting, Script, counting, faulty
 from newsletter import app as app_module
 from newsletter import config
 from newsletter.app import App
-from newsletter.delivery import send
+from newsletter.delivery import control, send
 from newsletter.devsmtp import SMTPThread
 from newsletter.errors import InputError
 from newsletter.models import IssueStatus, SubscriberStatus
@@ -143,11 +143,11 @@ def test_paused_issue_refuses_plain_send_and_resumes(instance, sink):
     with app.engine.begin() as conn:
         issues.set_status(conn, issue_id, [IssueStatus.DRAFT], IssueStatus.SENDING, NOW)
         ledger.queue(conn, issue_id, NOW)
-    send.pause(app, issue_id)
+    control.pause(app, issue_id)
     with pytest.raises(InputError, match="paused"):
         send.send_issue(app, issue_id)
     assert handler.total() == 0
-    assert send.resume(app, issue_id).sent == 3
+    assert control.resume(app, issue_id).sent == 3
 
 
 def test_cancelled_issue_sends_nothing(instance, sink):
@@ -155,7 +155,7 @@ def test_cancelled_issue_sends_nothing(instance, sink):
     app = app_for(instance, server.port)
     add_subscribers(app, 3)
     issue_id = add_issue(app)
-    send.cancel(app, issue_id)
+    control.cancel(app, issue_id)
     with pytest.raises(InputError, match="cancelled"):
         send.send_issue(app, issue_id)
     assert handler.total() == 0

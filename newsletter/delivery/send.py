@@ -339,27 +339,3 @@ def send_issue(
             return await run.run(messenger)
 
     return asyncio.run(main())
-
-
-def _move(app: App, issue_id: int, allowed: tuple[IssueStatus, ...], new: IssueStatus) -> None:
-    with app.engine.begin() as conn:
-        issue = issues.get(conn, issue_id)
-        if not issues.set_status(conn, issue_id, allowed, new, app.clock()):
-            raise InputError(f"issue {issue_id} is {issue.status}, cannot become {new}")
-
-
-def pause(app: App, issue_id: int) -> None:
-    """Stop a send after the messages in flight; a running sender notices at its next claim."""
-    _move(app, issue_id, (IssueStatus.SENDING,), IssueStatus.PAUSED)
-
-
-def resume(app: App, issue_id: int, **options: Any) -> Summary:
-    """Continue a paused issue where it stopped."""
-    _move(app, issue_id, (IssueStatus.PAUSED,), IssueStatus.SENDING)
-    return send_issue(app, issue_id, **options)
-
-
-def cancel(app: App, issue_id: int) -> None:
-    """Give an issue up for good: nothing more of it is sent."""
-    allowed = (IssueStatus.DRAFT, IssueStatus.APPROVED, IssueStatus.SENDING, IssueStatus.PAUSED)
-    _move(app, issue_id, allowed, IssueStatus.CANCELLED)
