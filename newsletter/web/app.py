@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from newsletter.app import App
 from newsletter.feeds import FORMATS
@@ -57,6 +57,8 @@ def create_app(app: App) -> Starlette:
     pages = templates(settings, page_globals)
     pages.env.filters["local"] = local
     requests = RequestLog(settings.path(Path(LOG_FILE)))
+    # feeds carry their own gzip (cached, with its own ETag); the middleware does pages only
+    no_page_gzip = (*DEFAULT_EXCLUDED_CONTENT_TYPES, *(fmt.media_type for fmt in FORMATS))
 
     @asynccontextmanager
     async def lifespan(_web: Starlette) -> AsyncIterator[None]:
@@ -69,7 +71,10 @@ def create_app(app: App) -> Starlette:
             *public.routes(app, pages),
             *subscription.routes(app),
         ],
-        middleware=[Middleware(SecurityHeaders), Middleware(GZipMiddleware, minimum_size=500)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(GZipMiddleware, minimum_size=500, exclude_content_types=no_page_gzip),
+        ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
