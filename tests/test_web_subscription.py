@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import mailbox
@@ -15,15 +16,17 @@ import httpx
 import pytest
 
 from newsletter import app as app_module
-from newsletter import config
+from newsletter import config, issues, pipeline
 from newsletter.app import App
-from newsletter.devsmtp import sink
+from newsletter.delivery.send import send_issue
+from newsletter.devsmtp import SMTPThread, sink
 from newsletter.models import Cadence, Subscriber, SubscriberStatus
 from newsletter.store import db
 from newsletter.store import subscribers as store
-from newsletter.subscribers import consent
+from newsletter.subscribers import consent, csvfile
 from newsletter.tokens import Purpose, Tokens
 from newsletter.web.app import create_app
+from tests.smtp_servers import Counting
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CHECK_INBOX = "Check your inbox"
@@ -284,3 +287,41 @@ async def test_no_page_redirects_to_a_url_from_the_request(site: Site) -> None:
     for answer in answers:
         assert answer.status_code == 200 and "location" not in answer.headers
         assert "evil.example" not in answer.text
+
+
+def one_click(app: App, url: str) -> int:
+    """What a mail client does for RFC 8058: POST the List-Unsubscribe URL, no cookies."""
+    path = url.removeprefix(app.settings.site.base_url)
+
+    async def post() -> int:
+        transport = httpx.ASGITransport(app=create_app(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            answer = await client.post(path, data={"List-Unsubscribe": "One-Click"})
+            return answer.status_code
+
+    return asyncio.run(post())
+
+
+def test_one_click_before_the_next_send_means_nothing_more_arrives(instance: Path) -> None:
+    """A plain (not async) test: send_issue runs its own event loop."""
+    handler = Counting()
+    with SMTPThread(handler) as server:
+        settings = config.load(instance / "newsletter.toml", {"smtp": {"port": server.port}})
+        early = app_module.build(settings, clock=lambda: datetime(2026, 10, 1, 12, tzinfo=UTC))
+        late = app_module.build(settings, clock=lambda: NOW)
+        db.migrate(late.engine)
+        csvfile.import_csv(late, instance / "subscribers.csv")
+        pipeline.refresh(late)
+        first = issues.compose_next(early, "weekly")
+        assert first is not None and send_issue(early, first.id).sent == 8
+        ada = next(data for _, rcpt, data in handler.messages if rcpt == "ada.lovelace@example.com")
+        header = email.message_from_bytes(ada, policy=email.policy.default)["List-Unsubscribe"]
+        url = re.search(r"<(https://[^>]+)>", str(header)).group(1)  # type: ignore[union-attr]
+        assert one_click(late, url) == 200
+        handler.messages.clear()
+        second = issues.compose_next(late, "weekly")
+        assert second is not None and send_issue(late, second.id).sent == 7
+        assert "ada.lovelace@example.com" not in {rcpt for _, rcpt, _ in handler.messages}
+        assert len(handler.messages) == 7
+        early.close()
+        late.close()
