@@ -1,7 +1,7 @@
 """The web application: every route of the public site in one Starlette app.
 
 Feeds (cheap conditional GETs), the archive and article pages, and the routes
-other modules own (subscription pages) are mounted here; the security headers,
+other modules own (subscription pages, issue web copies) are mounted here; the security headers,
 gzip and the error pages apply to all of them.
 """
 
@@ -21,7 +21,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 from newsletter.app import App
 from newsletter.feeds import FORMATS
 from newsletter.feedstats import LOG_FILE, RequestLog
-from newsletter.web import feeds, public, subscription
+from newsletter.web import feeds, issues, public, subscription
 from newsletter.web.http import SecurityHeaders, http_error, server_error, templates
 
 
@@ -70,6 +70,7 @@ def create_app(app: App) -> Starlette:
             *feeds.routes(app, requests),
             *public.routes(app, pages),
             *subscription.routes(app),
+            *issues.routes(app),
         ],
         middleware=[
             Middleware(SecurityHeaders),
