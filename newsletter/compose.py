@@ -19,12 +19,13 @@ from datetime import datetime
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-from lxml import html as lxml_html
 
 from newsletter.config import ListSettings
 from newsletter.errors import ConfigError
 from newsletter.links import Links
 from newsletter.models import Article, Teaser
+from newsletter.sanitize import excerpt as shorten
+from newsletter.sanitize import html_to_text
 
 EXCERPT_CHARS = 160
 PREHEADER_CHARS = 140
@@ -65,26 +66,10 @@ def one_line(text: str) -> str:
     return " ".join(CONTROL.sub(" ", text).split())
 
 
-def shorten(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """About `limit` characters, cut at a word boundary, with an ellipsis when cut."""
-    text = one_line(text)
-    if len(text) <= limit:
-        return text
-    cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
-    return cut.rstrip(" ,;:.–—-") + "…"
-
-
-def plain_text(fragment: str) -> str:
-    """The words of an HTML fragment (for excerpts); markup and entities are gone."""
-    if not fragment.strip():
-        return ""
-    return str(lxml_html.fragment_fromstring(fragment, create_parent="div").text_content())
-
-
 def excerpt(article: Article, limit: int = EXCERPT_CHARS) -> str:
     """The teaser text: gather's excerpt or summary, else the body's first words."""
-    source = article.excerpt or article.summary or plain_text(article.content_html)
-    return shorten(source, limit)
+    source = article.excerpt or article.summary or html_to_text(article.content_html)
+    return shorten(one_line(source), limit)
 
 
 def matches(article: Article, topics: Sequence[str]) -> bool:

@@ -174,10 +174,10 @@ def test_the_store_refuses_an_article_in_two_issues_of_a_list(app: App) -> None:
 
 def test_excerpts_are_about_160_characters_cut_at_a_word() -> None:
     words = "Stem cells can be harvested from a patient’s own bone marrow or blood " * 5
-    cut = compose.shorten(words)
+    cut = compose.excerpt(article("x", NOW, excerpt=words))
     assert cut.endswith("…") and len(cut) <= 161
     assert words.startswith(cut[:-1]) and words[len(cut) - 1] == " "
-    assert compose.shorten("Short and sweet.") == "Short and sweet."
+    assert compose.excerpt(article("x", NOW, excerpt="Short and sweet.")) == "Short and sweet."
     from_body = compose.excerpt(article("x", NOW, body="<p>Body <b>words</b>\r\nhere.</p>"))
     assert from_body == "Body words here."
 

@@ -23,7 +23,7 @@ from newsletter.models import Article, Image, Teaser
 from newsletter.placeholders import neutralise
 from newsletter.render.env import render
 from newsletter.render.inline import inline
-from newsletter.render.text import html_to_text, wrap
+from newsletter.render.text import text_part, wrap
 
 COLUMN_PX = 560
 # Keeps a client from filling the inbox preview with body text after the preheader.
@@ -82,7 +82,7 @@ def _article(
         "author": neutralise(article.author),
         "excerpt": neutralise(excerpt(article)),
         "html": Markup(body),  # sanitised by gather (nh3 allow-list)
-        "text": html_to_text(body),
+        "text": text_part(body),
         "image": _image(article.image),
         "references": [neutralise(ref) for ref in article.references],
         "previous": _teaser(around.previous, zone),

@@ -9,9 +9,9 @@ per issue so a send of 100 000 messages splits the frozen text once.
 from __future__ import annotations
 
 import html
-import re
 from functools import lru_cache
 
+from newsletter.compose import one_line
 from newsletter.errors import RenderError
 from newsletter.links import Links
 from newsletter.models import Issue, Subscriber
@@ -20,20 +20,14 @@ from newsletter.tokens import Purpose, Tokens
 
 # A greeting still reads well for a subscriber without a name, and on the web copy.
 NAMELESS = "there"
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-
-
-def clean(value: str) -> str:
-    """One line of text: control characters (CR, LF, NUL …) become spaces, runs collapse."""
-    return " ".join(CONTROL.sub(" ", value).split())
 
 
 def subscriber_values(links: Links, tokens: Tokens, subscriber: Subscriber) -> dict[str, str]:
     """What one subscriber's copy needs: their name and their signed personal links."""
     ident = (subscriber.id, subscriber.email)
     return {
-        "name": clean(subscriber.name) or NAMELESS,
-        "email": clean(subscriber.email),
+        "name": one_line(subscriber.name) or NAMELESS,
+        "email": one_line(subscriber.email),
         "unsubscribe_url": links.unsubscribe(tokens.make(Purpose.UNSUBSCRIBE, *ident)),
         "preferences_url": links.preferences(tokens.make(Purpose.PREFERENCES, *ident)),
     }

@@ -63,7 +63,7 @@ def _block_text(element: lxml_html.HtmlElement) -> str:
     return text
 
 
-def html_to_text(fragment: str) -> str:
+def text_part(fragment: str) -> str:
     """Readable text of sanitised article HTML: paragraphs apart, links as URLs."""
     if not fragment.strip():
         return ""
