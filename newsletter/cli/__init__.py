@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from newsletter import __version__
-from newsletter.cli import content, demo, feeds, issues, subscribers
+from newsletter.cli import content, demo, feeds, issues, sending, subscribers
 from newsletter.errors import ConfigError, InputError, NewsletterError, NotFound
 
-GROUPS = (content, feeds, issues, subscribers, demo)
+GROUPS = (content, feeds, issues, sending, subscribers, demo)
 USAGE_ERRORS = (ConfigError, InputError, NotFound)
 
 
