@@ -106,18 +106,33 @@ def _gather_remote(app: App) -> GatherReport:
 
     with feed.client() as http, ThreadPoolExecutor(min(MAX_PARALLEL_FETCHES, len(remotes))) as pool:
         results = list(pool.map(one, remotes))
+    not_modified: list[tuple[str, feed.Fetched]] = []
     for remote, result in zip(remotes, results, strict=True):
         if isinstance(result, SourceError):
             log.warning("gather: %s", result)
             report.fail(result)
-            continue
-        if result.not_modified:
-            log.info("gather %s: not modified since the last fetch", remote.name)
-        validators = (result.etag, result.last_modified)
-        report.add(
-            store_batch(app, remote.name, "feed", remote.url, result.batch, validators=validators)
-        )
+        elif result.not_modified:
+            not_modified.append((remote.name, result))
+        else:
+            validators = (result.etag, result.last_modified)
+            stored = store_batch(
+                app, remote.name, "feed", remote.url, result.batch, validators=validators
+            )
+            report.add(stored)
+    _record_not_modified(app, not_modified)
     return report
+
+
+def _record_not_modified(app: App, fetched: list[tuple[str, feed.Fetched]]) -> None:
+    """One transaction for every feed that answered 304: there is nothing else to write,
+    and a commit per feed would cost more than the fetches (a disk sync each)."""
+    if not fetched:
+        return
+    now = app.clock()
+    with app.engine.begin() as conn:
+        for name, result in fetched:
+            articles.record_fetch(conn, name, result.etag, result.last_modified, now)
+    log.info("gather: %d feeds not modified since the last fetch", len(fetched))
 
 
 def _usable_name(remote: RemoteSource, report: GatherReport) -> bool:
