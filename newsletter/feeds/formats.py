@@ -204,7 +204,7 @@ def render_json(document: Document, self_url: str) -> bytes:
     if channel.hub_url:
         feed["hubs"] = [{"type": "WebSub", "url": channel.hub_url}]
     feed["items"] = [_json_item(item) for item in document.items]
-    return json.dumps(feed, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
+    return json.dumps(feed, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
 @dataclass(frozen=True, slots=True)
