@@ -210,7 +210,8 @@ def _upsert(
             conn, entry.slug or slugify(entry.title) or _fallback_slug(entry), own_id
         )
     zone = ZoneInfo(app.settings.site.timezone)
-    article = normalise(entry, slug=slug, url=app.links.article(slug), zone=zone)
+    url = app.links.article(slug)
+    article = normalise(entry, slug=slug, url=url, site=app.links.home(), zone=zone)
     if existing is None:
         report.new_ids.append(articles.insert_article(conn, source_id, article, now))
         report.new += 1
@@ -245,17 +246,18 @@ def _utc(moment: datetime, zone: tzinfo) -> datetime:
     return aware.astimezone(UTC)
 
 
-def normalise(entry: RawEntry, *, slug: str, url: str, zone: tzinfo) -> Article:
+def normalise(entry: RawEntry, *, slug: str, url: str, site: str, zone: tzinfo) -> Article:
     """The stored form of `entry` under `slug`/`url`, with its content hash.
 
-    Relative URLs in the body resolve against the entry's own link when it has one
-    (a remote feed), else against our article URL (so "#note" and "/media/x" work).
+    Relative URLs (body, image, enclosure) resolve against the entry's own link when
+    it has one (a remote feed), else against the site's home `site`; a bare
+    "#note" in the body points into the article at `url`.
     """
-    base = absolute_url(entry.link, url, WEB_SCHEMES) or url
+    base = absolute_url(entry.link, site, WEB_SCHEMES) or site
     title = " ".join(clean_text(entry.title).split())
     if not title:
         raise SourceError("title is empty once cleaned", where=entry.where)
-    body = clean_html(entry.body_html, base)
+    body = clean_html(entry.body_html, base, page=url)
     summary = clean_text(entry.summary).strip()
     published = _utc(entry.published, zone)
     updated = _utc(entry.updated, zone) if entry.updated else published

@@ -62,20 +62,24 @@ def clean_text(value: str) -> str:
 
 def absolute_url(value: str, base: str, schemes: frozenset[str] = LINK_SCHEMES) -> str:
     """`value` resolved against `base`, or "" when its scheme is not allowed (javascript:…)."""
-    resolved = urljoin(base, NOT_XML_CHARACTER.sub("", value).strip())
     try:
+        resolved = urljoin(base, NOT_XML_CHARACTER.sub("", value).strip())
         scheme = urlsplit(resolved).scheme.lower()
-    except ValueError:  # e.g. an invalid IPv6 host
+    except ValueError:  # e.g. "http://[::1": an invalid IPv6 host
         return ""
     return neutralise(resolved) if scheme in schemes else ""
 
 
-def clean_html(html: str, base: str) -> str:
-    """Body HTML reduced to the allow-list, URLs absolute against `base`, links noopener."""
+def clean_html(html: str, base: str, page: str = "") -> str:
+    """Body HTML reduced to the allow-list, URLs absolute against `base`, links noopener.
+
+    A bare "#fragment" points into the article itself, so it resolves against `page`.
+    """
 
     def keep(_tag: str, attribute: str, value: str) -> str | None:
         if attribute in URL_ATTRIBUTES:
-            return absolute_url(value, base) or None
+            within = value.strip().startswith("#") and page
+            return absolute_url(value, page if within else base) or None
         if attribute in NUMBER_ATTRIBUTES:
             return value if value.strip().isdigit() else None
         return value

@@ -37,6 +37,7 @@ Hi @@nl:name@@ and &#64;&#64;nl:email&#64;&#64; – a < b & c, 😀 שלום.
 
 <a href="javascript:alert(1)">js</a> <a href="/archive" onclick="x()">archive</a>
 <img src="/media/x.png" onerror="alert(1)" alt="pic"> <a href="#ref">ref</a>
+<img src="media/y.png" alt="relative to the site, not to the article page">
 <p style="color:red" class="x">styled</p>\x01\x0b
 """
 
@@ -175,6 +176,7 @@ def test_hostile_html_is_sanitised(app: App) -> None:
     assert '<a href="https://notes.example.org/archive" rel="noopener noreferrer">' in html
     assert f'href="{article.url}#ref"' in html
     assert 'src="https://notes.example.org/media/x.png"' in html
+    assert 'src="https://notes.example.org/media/y.png"' in html
     assert "a &lt; b &amp; c, 😀 שלום" in html
     assert article.title == "Q&A <3: “quotes”, émoji 😀 and עברית"
     assert article.summary == "Hello @@ nl:name@@, this is <b>not</b> markup & fine."
