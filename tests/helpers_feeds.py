@@ -3,6 +3,7 @@ including hostile ones that skip gather's sanitising, as a compromised store wou
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from newsletter import app as app_module
 from newsletter import config
 from newsletter.app import App
+from newsletter.cli import feeds as feeds_cli
 from newsletter.models import Article, Enclosure, Image
 from newsletter.store import articles as article_store
 from newsletter.store import db
@@ -93,3 +95,12 @@ def make_app(instance: Path, overrides: dict[str, dict[str, Any]] | None = None)
     built = app_module.build(settings, clock=lambda: NOW)
     db.migrate(built.engine)
     return built
+
+
+def run_command(instance: Path, *argv: str) -> int:
+    """One of the feed commands (feed, serve, stats feeds) as the CLI would run it."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    feeds_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["--config", str(instance / "newsletter.toml"), *argv])
+    return int(args.run(args))

@@ -3,7 +3,6 @@ and says exactly what the store holds, hostile articles included."""
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import re
@@ -15,11 +14,20 @@ from typing import Any
 
 import feedparser
 import pytest
-from helpers_feeds import BASE, HOSTILE_TITLE, NOW, article, hostile, make_app, podcast, store
+from helpers_feeds import (
+    BASE,
+    HOSTILE_TITLE,
+    NOW,
+    article,
+    hostile,
+    make_app,
+    podcast,
+    run_command,
+    store,
+)
 from lxml import etree
 
 from newsletter.app import App
-from newsletter.cli import feeds as feeds_cli
 from newsletter.feeds import article_id, write_feeds
 from newsletter.store import articles as article_store
 
@@ -273,9 +281,5 @@ def test_feed_command_reports_what_it_wrote(
     app: App, instance: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store(app, article(1))
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config")
-    feeds_cli.register(parser.add_subparsers())
-    args = parser.parse_args(["--config", str(instance / "newsletter.toml"), "feed"])
-    assert args.run(args) == 0
+    assert run_command(instance, "feed") == 0
     assert "feeds: 6 written, 0 unchanged, 0 removed" in capsys.readouterr().out

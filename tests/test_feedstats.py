@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers_feeds import article, store
+from helpers_feeds import article, run_command, store
 
 from newsletter.app import App
-from newsletter.cli import feeds as feeds_cli
 from newsletter.errors import InputError
 from newsletter.feeds import write_feeds
 from newsletter.feedstats import LOG_FILE, count_readers, log_line, reader_name
@@ -101,23 +99,9 @@ async def test_served_feeds_are_logged_and_counted_by_the_command(
             agent = FEEDLY.format(n=n, id="x")
             assert (await http.get("/feeds/rss.xml", headers={"user-agent": agent})).is_success
     assert len((instance / LOG_FILE).read_text("utf-8").splitlines()) == 2
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config")
-    feeds_cli.register(parser.add_subparsers())
-    args = parser.parse_args(["--config", str(instance / "newsletter.toml"), "stats", "feeds"])
-    assert args.run(args) == 0
+    assert run_command(instance, "stats", "feeds") == 0
     out = capsys.readouterr().out
     assert "      11  Feedly" in out and "/feeds/rss.xml" in out
     assert "11 subscribers through 1 reader feeds; 2 log lines, 0 not understood" in out
-    args = parser.parse_args(
-        [
-            "--config",
-            str(instance / "newsletter.toml"),
-            "stats",
-            "feeds",
-            "--log",
-            str(instance / "none.log"),
-        ]
-    )
     with pytest.raises(InputError, match="no feed request log"):
-        args.run(args)
+        run_command(instance, "stats", "feeds", "--log", str(instance / "none.log"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -10,10 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers_feeds import NOW, article, hostile, make_app, store
+from helpers_feeds import NOW, article, hostile, make_app, run_command, store
 
 from newsletter.app import App
-from newsletter.cli import feeds as feeds_cli
 from newsletter.errors import ConfigError
 from newsletter.models import Article
 from newsletter.web.app import create_app
@@ -169,9 +167,5 @@ async def test_the_stylesheet_is_served_and_an_instance_template_overrides_the_t
 def test_serve_refuses_to_start_without_a_signing_key(instance: Path) -> None:
     toml = instance / "newsletter.toml"
     toml.write_text(toml.read_text("utf-8").replace("demo = true", "demo = false"), "utf-8")
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config")
-    feeds_cli.register(parser.add_subparsers())
-    args = parser.parse_args(["--config", str(toml), "serve", "--port", "1"])
     with pytest.raises(ConfigError, match="no signing key"):
-        args.run(args)
+        run_command(instance, "serve", "--port", "1")
