@@ -240,10 +240,13 @@ def _unique_slug(conn: Connection, wanted: str, own_id: int | None) -> str:
     raise SourceError(f"slug {wanted!r} is taken {MAX_SLUG_SUFFIX} times", hint="set a slug")
 
 
-def _utc(moment: datetime, zone: tzinfo) -> datetime:
+def _utc(moment: datetime, zone: tzinfo, where: str) -> datetime:
     """Aware UTC; a naive time is read in the site's time zone."""
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
-    return aware.astimezone(UTC)
+    try:
+        return aware.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted past the calendar's edge
+        raise SourceError(f"date {moment.isoformat()} is out of range", where=where) from None
 
 
 def normalise(entry: RawEntry, *, slug: str, url: str, site: str, zone: tzinfo) -> Article:
@@ -259,8 +262,8 @@ def normalise(entry: RawEntry, *, slug: str, url: str, site: str, zone: tzinfo) 
         raise SourceError("title is empty once cleaned", where=entry.where)
     body = clean_html(entry.body_html, base, page=url)
     summary = clean_text(entry.summary).strip()
-    published = _utc(entry.published, zone)
-    updated = _utc(entry.updated, zone) if entry.updated else published
+    published = _utc(entry.published, zone, entry.where)
+    updated = _utc(entry.updated, zone, entry.where) if entry.updated else published
     article = Article(
         source=entry.source,
         guid=entry.guid,

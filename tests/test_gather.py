@@ -153,6 +153,12 @@ def test_bad_files_are_reported_and_change_nothing(app: App) -> None:
     assert after == before
 
 
+def test_date_beyond_the_calendar_is_reported(app: App) -> None:
+    (content(app) / "edge.md").write_text("---\ntitle: E\ndate: 9999-12-31 23:00\n---\nx\n", "utf-8")
+    report = gather(app)
+    assert report.failed == 1 and report.errors[0].startswith("content/edge.md: date")
+
+
 def test_duplicate_id_is_reported(app: App) -> None:
     folder = content(app)
     (folder / "zz-dup.md").write_text(
