@@ -154,7 +154,8 @@ def test_bad_files_are_reported_and_change_nothing(app: App) -> None:
 
 
 def test_date_beyond_the_calendar_is_reported(app: App) -> None:
-    (content(app) / "edge.md").write_text("---\ntitle: E\ndate: 9999-12-31 23:00\n---\nx\n", "utf-8")
+    edge = "---\ntitle: E\ndate: 9999-12-31 23:00\n---\nx\n"
+    (content(app) / "edge.md").write_text(edge, encoding="utf-8")
     report = gather(app)
     assert report.failed == 1 and report.errors[0].startswith("content/edge.md: date")
 
