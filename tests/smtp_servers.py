@@ -27,6 +27,7 @@ class Counting:
         self.lock = threading.Lock()
         self.received: Counter[str] = Counter()
         self.messages: list[tuple[str, str, bytes]] = []
+        self.peers: set[object] = set()
 
     def accept(self, envelope: Envelope) -> None:
         with self.lock:
@@ -36,6 +37,8 @@ class Counting:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.accept(envelope)
+        with self.lock:
+            self.peers.add(session.peer)
         return OK
 
     def total(self) -> int:
