@@ -21,9 +21,13 @@ OK = "250 2.0.0 accepted"
 
 
 class Counting:
-    """Accepts everything and counts messages per recipient (thread-safe reads)."""
+    """Accepts everything and counts messages per recipient (thread-safe reads).
 
-    def __init__(self) -> None:
+    `pause` seconds per message make a run slow enough to be killed in the middle.
+    """
+
+    def __init__(self, pause: float = 0.0) -> None:
+        self.pause = pause
         self.lock = threading.Lock()
         self.received: Counter[str] = Counter()
         self.messages: list[tuple[str, str, bytes]] = []
@@ -36,6 +40,8 @@ class Counting:
                 self.messages.append((envelope.mail_from or "", recipient, envelope.content))
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.pause:
+            await asyncio.sleep(self.pause)
         self.accept(envelope)
         with self.lock:
             self.peers.add(session.peer)
@@ -110,6 +116,6 @@ def faulty(scripts: Iterable[tuple[str, Script]] = ()) -> tuple[SMTPThread, Faul
     return SMTPThread(handler), handler
 
 
-def counting() -> tuple[SMTPThread, Counting]:
-    handler = Counting()
+def counting(pause: float = 0.0) -> tuple[SMTPThread, Counting]:
+    handler = Counting(pause)
     return SMTPThread(handler), handler
