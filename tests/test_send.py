@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
+import dkim
 import pytest
 from helpers_delivery import NOW, add_issue, add_subscribers, address
-from smtp_servers import Counting, Script, counting, faulty
+from smtp_servers import Counting, RefuseAtConnect, Script, counting, faulty
 
 from newsletter import app as app_module
 from newsletter import config
@@ -159,3 +163,134 @@ def test_cancelled_issue_sends_nothing(instance, sink):
     with pytest.raises(InputError, match="cancelled"):
         send.send_issue(app, issue_id)
     assert handler.total() == 0
+
+
+def test_a_relay_refusing_every_connection_pauses_the_issue_after_n_errors(instance):
+    server = SMTPThread(object(), smtp_class=RefuseAtConnect)
+    with server:
+        app = app_for(
+            instance, server.port, errors_before_pause=5, pool_size=1, retry_base_seconds=600
+        )
+        add_subscribers(app, 30)
+        issue_id = add_issue(app)
+        summary = send.send_issue(app, issue_id)
+    assert summary.state == "paused" and "421" in summary.note
+    assert summary.deferred == 5 and summary.sent == 0
+    with app.engine.connect() as conn:
+        assert issues.get(conn, issue_id).status is IssueStatus.PAUSED
+        counts = ledger.counts(conn, issue_id)
+    assert counts["deferred"] == 5 and counts["queued"] == 25 and "sending" not in counts
+
+
+def test_drops_and_stalls_are_retried_and_nothing_is_lost(instance):
+    scripts = [
+        (address(0), Script("DATA", "drop", times=1)),
+        (address(1), Script("DATA", "stall 3", times=1)),
+    ]
+    server, handler = faulty(scripts)
+    with server:
+        app = app_for(instance, server.port, timeout=0.5)
+        add_subscribers(app, 5)
+        issue_id = add_issue(app)
+        summary = send.send_issue(app, issue_id)
+    assert handler.received == {address(n): 1 for n in range(5)}
+    assert (summary.sent, summary.deferred, summary.state) == (5, 2, "finished")
+    with app.engine.connect() as conn:
+        assert ledger.counts(conn, issue_id) == {"sent": 5}
+
+
+def test_temporary_errors_give_up_after_max_attempts_and_retry_failed_sends_again(instance):
+    server, handler = faulty([(address(0), Script("RCPT", "451 4.7.1 try later", times=3))])
+    with server:
+        app = app_for(instance, server.port, max_attempts=3)
+        add_subscribers(app, 2)
+        issue_id = add_issue(app)
+        first = send.send_issue(app, issue_id)
+        with app.engine.connect() as conn:
+            assert ledger.counts(conn, issue_id) == {"sent": 1, "failed": 1}
+        retried = send.send_issue(app, issue_id, retry_failed=True)
+    assert (first.deferred, first.failed) == (2, 1)
+    assert retried.sent == 1 and handler.received == {address(0): 1, address(1): 1}
+
+
+def test_backoff_defers_to_a_later_run(instance):
+    server, handler = faulty([(address(0), Script("RCPT", "452 4.2.2 mailbox full", times=1))])
+    with server:
+        app = app_for(instance, server.port, retry_base_seconds=600)
+        add_subscribers(app, 2)
+        summary = send.send_issue(app, add_issue(app), seed=1)
+    assert (summary.sent, summary.deferred, summary.state) == (1, 1, "waiting")
+    assert summary.remaining == {"sent": 1, "deferred": 1}
+    assert handler.received == {address(1): 1}
+
+
+def test_backoff_grows_exponentially_with_jitter():
+    rng = random.Random(3)
+    for attempts in (1, 2, 3, 4):
+        base = 60 * 2 ** (attempts - 1)
+        assert base * 0.5 <= send.backoff(attempts, 60, rng) <= base * 1.5
+    assert send.backoff(40, 60, rng) <= send.MAX_BACKOFF * 1.5
+
+
+def test_dry_run_builds_every_message_and_connects_to_nothing(instance):
+    app = app_for(instance, 9)  # nothing listens on port 9
+    add_subscribers(app, 7)
+    issue_id = add_issue(app)
+    summary = control.dry_run(app, issue_id)
+    assert summary.total == 7 and summary.bytes > 7 * 1000
+    with app.engine.connect() as conn:
+        assert ledger.counts(conn, issue_id) == {}
+        assert issues.get(conn, issue_id).status is IssueStatus.DRAFT
+
+
+def test_test_copy_is_marked_and_not_in_the_ledger(instance, sink):
+    server, handler = sink
+    app = app_for(instance, server.port)
+    add_subscribers(app, 3)
+    issue_id = add_issue(app)
+    control.send_test(app, issue_id, "editor@example.org")
+    [(_, rcpt, data)] = handler.messages
+    message = message_from_bytes(data, policy=policy.default)
+    assert rcpt == "editor@example.org" and message["Subject"].startswith("[TEST] ")
+    with app.engine.connect() as conn:
+        assert ledger.counts(conn, issue_id) == {}
+    with pytest.raises(InputError, match="not a usable email address"):
+        control.send_test(app, issue_id, "editor@example.org\r\nBcc: x@evil.example")
+
+
+def test_dkim_from_config_signs_what_is_sent(instance, sink):
+    server, handler = sink
+    key = Path(__file__).parent / "data" / "dkim_test_key.pem"
+    settings = config.load(
+        instance / "newsletter.toml",
+        {"smtp": {"port": server.port, "timeout": 2}, "dkim": {"key_file": str(key)}},
+    )
+    app = app_module.build(settings, clock=lambda: NOW)
+    db.migrate(app.engine)
+    add_subscribers(app, 1)
+    send.send_issue(app, add_issue(app))
+    record = b"v=DKIM1; k=rsa; p=" + key.with_suffix(".pub.b64").read_bytes().strip()
+    [(_, _, data)] = handler.messages
+    assert dkim.verify(data, dnsfunc=lambda name, timeout=5: record)
+
+
+def test_pause_from_elsewhere_stops_a_running_send_and_resume_finishes_it(instance):
+    server, handler = counting(pause=0.01)
+    with server:
+        app = app_for(instance, server.port)
+        add_subscribers(app, 200)
+        issue_id = add_issue(app)
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(send.send_issue, app, issue_id)
+            deadline = time.monotonic() + 30
+            while handler.total() < 20:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            control.pause(app, issue_id)
+            paused = running.result(timeout=30)
+        with app.engine.connect() as conn:
+            counts = ledger.counts(conn, issue_id)
+        resumed = control.resume(app, issue_id)
+    assert paused.state == "paused" and paused.sent < 200
+    assert "sending" not in counts and counts["sent"] == paused.sent
+    assert paused.sent + resumed.sent == 200 and handler.total() == 200
