@@ -16,7 +16,7 @@ from newsletter.cli import subscribers as subscribers_cli
 from newsletter.errors import InputError, NotFound
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.store import subscribers as store
-from newsletter.subscribers import consent, csvfile
+from newsletter.subscribers import consent, csvfile, export
 from newsletter.subscribers.csvfile import RowNote
 
 Active = SubscriberStatus.ACTIVE
@@ -215,7 +215,7 @@ def test_export_makes_formula_cells_safe_and_reimports_unchanged(app: App, tmp_p
     run_import(app, tmp_path / "in.csv")
     assert sorted(name for name, _, _ in everyone(app).values()) == sorted(FORMULAS)
     out = io.StringIO()
-    assert csvfile.export_csv(app, out) == len(FORMULAS)
+    assert export.export_csv(app, out) == len(FORMULAS)
     exported = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert [row["name"] for row in exported] == ["'" + name for name in FORMULAS]
     assert all(not cell.startswith(tuple("=+-@\t\r")) for row in exported for cell in row.values())
@@ -228,16 +228,16 @@ def test_export_makes_formula_cells_safe_and_reimports_unchanged(app: App, tmp_p
 
 def test_export_guards_tab_and_carriage_return_too() -> None:
     odd = Subscriber(id=1, email="-x@example.com", name="\tTab", status=Active)
-    cells = csvfile.export_row(odd)
+    cells = export.export_row(odd)
     assert cells[:3] == ["'-x@example.com", "'\tTab", "active"]
-    assert csvfile.safe_cell("\rCR") == "'\rCR"
-    assert csvfile.safe_cell("plain") == "plain"
+    assert export.safe_cell("\rCR") == "'\rCR"
+    assert export.safe_cell("plain") == "plain"
 
 
 def test_export_of_one_list(app: App, instance: Path) -> None:
     run_import(app, instance / "subscribers.csv")
     out = io.StringIO()
-    count = csvfile.export_csv(app, out, list_name="ms-monthly")
+    count = export.export_csv(app, out, list_name="ms-monthly")
     emails = [row["email"] for row in csv.DictReader(io.StringIO(out.getvalue()))]
     assert count == len(emails) == 6
     assert "grace.hopper@example.org" not in emails

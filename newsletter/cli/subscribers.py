@@ -13,7 +13,7 @@ from newsletter.cli.common import add, with_app
 from newsletter.errors import InputError
 from newsletter.models import SubscriberStatus
 from newsletter.store import subscribers as store
-from newsletter.subscribers import consent, csvfile
+from newsletter.subscribers import consent, csvfile, export
 from newsletter.unsubscribes import process_maildir
 
 
@@ -54,9 +54,9 @@ def import_(app: App, args: argparse.Namespace) -> int:
     return 1 if summary.rejected else 0
 
 
-def export(app: App, args: argparse.Namespace) -> int:
+def export_(app: App, args: argparse.Namespace) -> int:
     with _writable(args.file) as out:
-        count = csvfile.export_csv(app, out, list_name=args.list)
+        count = export.export_csv(app, out, list_name=args.list)
     print(f"exported {count} subscribers to {args.file}")
     return 0
 
@@ -112,7 +112,7 @@ def _subscribers(group: Any) -> None:
     sub = add(
         group,
         "export",
-        with_app(export),
+        with_app(export_),
         "Export subscribers to a CSV file.",
         "newsletter subscribers export everyone.csv",
     )

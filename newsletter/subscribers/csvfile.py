@@ -1,4 +1,4 @@
-"""Subscribers in and out as CSV: streamed import with a per-row report, safe export.
+"""Subscribers in from CSV: streamed import with a per-row report.
 
 Import reads the file as a text stream (UTF-8 with or without BOM by default,
 any other encoding by name), picks the delimiter from the header line, maps the
@@ -7,8 +7,9 @@ its row number and reason, and every good row is stored in one transaction, in
 batches, so a file of a million rows needs no more memory than one batch. Rows are
 never trusted to change a decision already made: suppression wins over the file.
 
-Export writes every cell that a spreadsheet would run as a formula with a leading
-apostrophe; import takes that apostrophe off again, so an export re-imports as is.
+Export (`export.py`) writes every cell that a spreadsheet would run as a formula
+with a leading apostrophe; import takes that apostrophe off again, so an export
+re-imports as is.
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ from typing import Any, TextIO
 
 from newsletter.app import App
 from newsletter.errors import InputError
-from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.models import SubscriberStatus
 from newsletter.store import subscribers as store
 from newsletter.subscribers.consent import SUPPRESSED, check_address, check_lists, check_name
 from newsletter.subscribers.consent import list_ids as configured_list_ids
+from newsletter.subscribers.export import FORMULA_START
 from newsletter.tokens import address_hash
 
 BATCH = 1000
 DELIMITERS = (",", ";", "\t", "|")
 LIST_SEPARATOR = re.compile(r"[;|]")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ALIASES = {
     "email": {"email", "emailaddress", "mail", "mailaddress", "address", "subscriberemail"},
     "name": {"name", "fullname", "displayname", "subscribername", "firstname"},
@@ -51,18 +52,6 @@ ALIASES = {
         "optintime",
     },
 }
-EXPORT_COLUMNS = (
-    "email",
-    "name",
-    "status",
-    "lists",
-    "created_at",
-    "confirmed_at",
-    "confirmed_ip",
-    "status_changed_at",
-    "cadence",
-    "topics",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +120,6 @@ def sniff_delimiter(header_line: str) -> str:
 def unformula(cell: str) -> str:
     """Undo the export's formula guard: a leading apostrophe before a formula character."""
     return cell[1:] if cell[:1] == "'" and cell[1:2] in FORMULA_START and cell[1:2] else cell
-
-
-def safe_cell(value: str) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula."""
-    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def _parse_date(text: str) -> datetime | None:
@@ -361,36 +345,3 @@ def import_csv(
         else:
             transaction.commit()
     return summary
-
-
-def _when(value: datetime | None) -> str:
-    return value.isoformat() if value else ""
-
-
-def export_row(subscriber: Subscriber) -> list[str]:
-    """One subscriber as CSV cells in EXPORT_COLUMNS order, safe for spreadsheets."""
-    cells = [
-        subscriber.email,
-        subscriber.name,
-        str(subscriber.status),
-        ";".join(subscriber.lists),
-        _when(subscriber.created_at),
-        _when(subscriber.confirmed_at),
-        subscriber.confirmed_ip,
-        _when(subscriber.status_changed_at),
-        str(subscriber.preferences.cadence or ""),
-        ";".join(subscriber.preferences.topics),
-    ]
-    return [safe_cell(cell) for cell in cells]
-
-
-def export_csv(app: App, out: TextIO, list_name: str | None = None) -> int:
-    """Write every subscriber (or one list's) to `out`, streamed; returns the row count."""
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
-    count = 0
-    with app.engine.connect() as conn:
-        for subscriber in store.stream(conn, list_name=list_name):
-            writer.writerow(export_row(subscriber))
-            count += 1
-    return count
