@@ -18,6 +18,7 @@ from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.store import subscribers as store
 from newsletter.subscribers import consent, csvfile, export
 from newsletter.subscribers.csvfile import RowNote
+from newsletter.tokens import Purpose
 
 Active = SubscriberStatus.ACTIVE
 
@@ -287,3 +288,14 @@ def test_cli_dry_run_and_default_list(
     assert everyone(app) == {}
     assert cli(cli_instance, "subscribers", "import", str(path), "--list", "ms-monthly") == 0
     assert everyone(app)["x@example.com"][2] == ("ms-monthly",)
+
+
+def test_a_forgotten_person_may_opt_in_again_themselves(app: App, tmp_path: Path) -> None:
+    consent.forget(app, "returning@example.com")
+    pending = consent.request(app, "returning@example.com", "Back", ["weekly"], "192.0.2.7")
+    assert pending is not None and pending.status == SubscriberStatus.PENDING
+    token = app.tokens().make(Purpose.CONFIRM, pending.id, pending.email)
+    confirmed = consent.confirm(app, token, "192.0.2.7")
+    assert (confirmed.status, confirmed.confirmed_ip) == (Active, "192.0.2.7")
+    summary, notes = run_import(app, write(tmp_path / "a.csv", "email\nreturning@example.com\n"))
+    assert notes == [] and summary.merged == 1  # their own opt-in lifted the suppression
