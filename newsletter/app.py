@@ -35,7 +35,7 @@ class App:
 
     def tokens(self) -> Tokens:
         """Token signer; raises ConfigError when no key is configured (outside demo mode)."""
-        return Tokens(self.settings.signing_key())
+        return Tokens(self.settings.signing_key(), clock=self.clock)
 
     def close(self) -> None:
         self.engine.dispose()
