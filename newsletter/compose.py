@@ -12,6 +12,7 @@ cut-off's timestamp are never lost when an issue was cut at `max_articles`.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,12 +24,13 @@ from jinja2.sandbox import SandboxedEnvironment
 from newsletter.config import ListSettings
 from newsletter.errors import ConfigError
 from newsletter.links import Links
-from newsletter.models import Article, Teaser
+from newsletter.models import Article, Preferences, Teaser
 from newsletter.sanitize import excerpt as shorten
 from newsletter.sanitize import html_to_text
 
 EXCERPT_CHARS = 160
 PREHEADER_CHARS = 140
+VARIANT_CHARS = 64  # the width of issues.variant
 SUBJECT_HARD_LIMIT = 250  # beyond this a template is broken; preflight flags anything over 78
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
@@ -92,6 +94,44 @@ def teaser(article: Article, links: Links, *, public: bool = True) -> Teaser:
         published=article.published,
         excerpt=excerpt(article),
         url=links.article(article.slug) if public else "",
+    )
+
+
+def _effective_topics(spec: ListSettings, chosen: Sequence[str]) -> tuple[str, ...]:
+    """A subscriber's topics narrow a list; a choice outside the list's topics leaves it whole."""
+    own = tuple(sorted({t.lower() for t in spec.topics}))
+    wanted = tuple(sorted({t.lower() for t in chosen}))
+    if not wanted:
+        return own
+    narrowed = tuple(t for t in wanted if t in own) if own else wanted
+    return narrowed or own
+
+
+def variant_key(spec: ListSettings, preferences: Preferences) -> str:
+    """Which variant of a list's issues a subscriber gets: "" is the list's own issue.
+
+    Subscribers with the same effective cadence and topics share one variant, so
+    each variant is rendered once however many people chose it.
+    """
+    cadence = preferences.cadence if preferences.cadence not in (None, spec.cadence) else None
+    topics = _effective_topics(spec, preferences.topics)
+    parts = [str(cadence)] if cadence else []
+    if topics != tuple(sorted({t.lower() for t in spec.topics})):
+        parts.append("topics=" + ",".join(topics))
+    key = ";".join(parts)
+    if len(key) > VARIANT_CHARS:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        key = f"{key[: VARIANT_CHARS - 17]}#{digest}"
+    return key
+
+
+def variant_spec(spec: ListSettings, preferences: Preferences) -> ListSettings:
+    """The list as one variant sees it: the subscriber's cadence and narrowed topics."""
+    return spec.model_copy(
+        update={
+            "cadence": preferences.cadence or spec.cadence,
+            "topics": _effective_topics(spec, preferences.topics),
+        }
     )
 
 

@@ -19,7 +19,14 @@ from newsletter.app import App
 from newsletter.compose import IssuePlan
 from newsletter.config import ListSettings
 from newsletter.errors import InputError, NotFound
-from newsletter.models import Issue, IssueStatus, Subscriber, SubscriberStatus
+from newsletter.models import (
+    Cadence,
+    Issue,
+    IssueStatus,
+    Preferences,
+    Subscriber,
+    SubscriberStatus,
+)
 from newsletter.render import personalise, public_values, subscriber_values
 from newsletter.render.digest import Rendered, context, render_issue
 from newsletter.render.env import environment
@@ -53,10 +60,12 @@ def plan_next(
     list_id = issue_store.ensure_list(conn, spec.name, spec.title, now)
     previous = issue_store.latest(conn, spec.name, variant)
     start = previous.window_end if previous else None
+    if previous is None and variant:
+        start = issue_store.latest_cut(conn, spec.name)  # a new variant never repeats the list
     window_articles = article_store.published_between(conn, start - TICK if start else None, now)
-    issued = issue_store.already_issued(
-        conn, list_id, variant, (a.id for a in window_articles if a.id)
-    )
+    ids = [a.id for a in window_articles if a.id]
+    issued = issue_store.already_issued(conn, list_id, variant, ids)
+    number = issue_store.next_number(conn, list_id, variant)
     with ExitStack() as streams:
         before = (
             streams.enter_context(closing(article_store.published_before(conn, start + TICK)))
@@ -65,16 +74,19 @@ def plan_next(
         )
         after = streams.enter_context(closing(article_store.published_after(conn, now)))
         window = compose.Window(start, now, window_articles, issued, before, after)
-        return compose.plan(
-            spec, issue_store.next_number(conn, list_id, variant), window, app.links, variant
-        )
+        return compose.plan(spec, number, window, app.links, variant)
 
 
-def compose_next(app: App, list_name: str) -> Issue | None:
-    """Make and store the next issue of a list; None when its window is empty."""
+def compose_next(app: App, list_name: str, preferences: Preferences | None = None) -> Issue | None:
+    """Make and store the next issue of a list (or of the variant these preferences pick).
+
+    None when the window is empty.
+    """
     spec = app.settings.list_named(list_name)
+    variant = compose.variant_key(spec, preferences) if preferences else ""
+    seen_as = compose.variant_spec(spec, preferences) if preferences and variant else spec
     with app.engine.begin() as conn:
-        plan = plan_next(conn, app, spec)
+        plan = plan_next(conn, app, seen_as, variant)
         if plan is None:
             return None
         rendered = render_plan(app, plan)
@@ -92,6 +104,30 @@ def compose_next(app: App, list_name: str) -> Issue | None:
             articles=[(a.id or 0, a.content_hash) for a in plan.articles],
             now=app.clock(),
         )
+
+
+def compose_variants(app: App, list_name: str, cadence: Cadence | None = None) -> list[Issue]:
+    """Every variant of a list due at this cadence (default: the list's own), each rendered once.
+
+    The list's own issue is made on its cadence; other variants are the distinct
+    cadence/topic choices of the list's active subscribers.
+    """
+    spec = app.settings.list_named(list_name)
+    due = cadence or spec.cadence
+    choices: dict[str, Preferences | None] = {"": None} if due == spec.cadence else {}
+    with app.engine.connect() as conn:
+        for subscriber in subscriber_store.stream(conn, list_name, SubscriberStatus.ACTIVE):
+            key = compose.variant_key(spec, subscriber.preferences)
+            if key and (subscriber.preferences.cadence or spec.cadence) == due:
+                choices.setdefault(key, subscriber.preferences)
+    # The list's own issue last: a variant's first window starts at the list's previous cut-off.
+    made = [compose_next(app, list_name, choices[key]) for key in sorted(choices, reverse=True)]
+    return [issue for issue in reversed(made) if issue is not None]
+
+
+def variant_of(app: App, list_name: str, subscriber: Subscriber) -> str:
+    """The variant of a list's issues this subscriber gets (the sender matches it to issues)."""
+    return compose.variant_key(app.settings.list_named(list_name), subscriber.preferences)
 
 
 def find(app: App, ref: str) -> Issue:
@@ -122,10 +158,10 @@ def preview(app: App, issue: Issue, email: str | None = None) -> tuple[str, str]
     return personalise(issue, values)
 
 
-def web_copy(app: App, list_name: str, number: int) -> str:
+def web_copy(app: App, list_name: str, number: int, variant: str = "") -> str:
     """The browser copy behind "view in browser": the frozen HTML, filled for nobody."""
     with app.engine.connect() as conn:
-        issue = issue_store.by_number(conn, list_name, number)
+        issue = issue_store.by_number(conn, list_name, number, variant)
     if issue.status == IssueStatus.CANCELLED:
         raise NotFound(f"issue {list_name}/{number} was cancelled")
     html, _ = personalise(issue, public_values(app.links))

@@ -14,7 +14,7 @@ from newsletter import issues
 from newsletter.app import App
 from newsletter.cli import issues as issues_cli
 from newsletter.errors import InputError, NotFound
-from newsletter.models import IssueStatus
+from newsletter.models import Cadence, IssueStatus, Preferences, Subscriber
 from newsletter.render import personalise, public_values
 from newsletter.store import articles
 from newsletter.store import issues as issue_store
@@ -41,6 +41,11 @@ def get(app: App, path: str) -> httpx.Response:
             return await client.get(path)
 
     return asyncio.run(fetch())
+
+
+def titles(app: App, ids: tuple[int, ...]) -> list[str]:
+    with app.engine.connect() as conn:
+        return [a.title for a in articles.by_ids(conn, ids)]
 
 
 def test_an_issue_stays_frozen_when_its_articles_change(app: App) -> None:
@@ -111,3 +116,64 @@ def test_compose_and_preview_commands(app: App, instance: Path, capsys, tmp_path
     assert "Hello Preview Reader," in text and "From the Command Line" in text
     with pytest.raises(NotFound):
         run(instance, "preview", "1", "--out", str(out), "--subscriber", "nobody@example.com")
+
+
+def member(app: App, email: str, preferences: Preferences, list_name: str = "weekly") -> Subscriber:
+    """An active subscriber of a list with these preferences, stored the way the web app does."""
+    with app.engine.begin() as conn:
+        sid = subscriber_store.insert_pending(conn, email, email.lower(), "", NOW)
+        subscriber_store.confirm(conn, sid, NOW, "127.0.0.1")
+        list_id = issue_store.ensure_list(conn, list_name, list_name, NOW)
+        subscriber_store.add_memberships(conn, [(sid, list_id)], NOW)
+        subscriber_store.set_preferences(conn, sid, preferences)
+        found = subscriber_store.by_id(conn, sid)
+    assert found is not None
+    return found
+
+
+def test_each_variant_is_rendered_once_for_everyone_who_chose_it(app: App) -> None:
+    ms = Preferences(topics=("multiple-sclerosis",))
+    people = [
+        member(app, "a@example.com", ms),
+        member(app, "b@example.com", Preferences(topics=("Multiple-Sclerosis",))),
+        member(app, "c@example.com", Preferences()),
+    ]
+    add(
+        app,
+        article("ms", NOW - days(2), categories=["multiple-sclerosis"], title="MS Piece"),
+        article("hep", NOW - days(1), categories=["hepatitis-c"], title="Hep C Piece"),
+    )
+    made = issues.compose_variants(app, "weekly")
+    assert [(i.variant, titles(app, i.article_ids)) for i in made] == [
+        ("", ["Hep C Piece", "MS Piece"]),
+        ("topics=multiple-sclerosis", ["MS Piece"]),
+    ]
+    keys = [issues.variant_of(app, "weekly", who) for who in people]
+    assert keys == ["topics=multiple-sclerosis", "topics=multiple-sclerosis", ""]
+    page = get(app, "/issues/weekly/1?variant=topics%3Dmultiple-sclerosis").text
+    assert "MS Piece" in page and "Hep C Piece" not in page
+    assert "?variant=topics%3Dmultiple-sclerosis" in made[1].html  # its own web copy
+
+
+def test_a_new_variant_starts_where_the_list_left_off(app: App) -> None:
+    add(app, article("old", NOW - days(3), categories=["research"], title="Old"))
+    assert issues.compose_variants(app, "weekly")  # the list's own issue 1 holds "Old"
+    member(app, "d@example.com", Preferences(topics=("research",)))
+    app.clock = lambda: NOW + days(7)
+    add(app, article("new", NOW + days(1), categories=["research"], title="New"))
+    made = issues.compose_variants(app, "weekly")
+    assert [(i.variant, titles(app, i.article_ids)) for i in made] == [
+        ("", ["New"]),
+        ("topics=research", ["New"]),
+    ]
+
+
+def test_other_cadences_are_composed_on_their_own_schedule(app: App) -> None:
+    member(app, "e@example.com", Preferences(cadence=Cadence.DAILY))
+    add(app, article("weekly", NOW - days(1), title="Weekly Piece"))
+    assert [i.variant for i in issues.compose_variants(app, "weekly")] == [""]
+    app.clock = lambda: NOW + days(1)
+    add(app, article("daily", NOW + days(0.5), title="Daily Piece"))
+    daily = issues.compose_variants(app, "weekly", Cadence.DAILY)
+    assert [(i.variant, i.number, i.window_start) for i in daily] == [("daily", 1, NOW)]
+    assert titles(app, daily[0].article_ids) == ["Daily Piece"]

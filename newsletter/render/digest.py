@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
@@ -105,7 +106,8 @@ def context(
         "preheader_padding": PREHEADER_PADDING,
         "date": long_date(plan.window_end, zone),
         "mode": plan.mode,
-        "view_url": links.issue(plan.list_name, plan.number),
+        "view_url": links.issue(plan.list_name, plan.number)
+        + (f"?variant={quote(plan.variant)}" if plan.variant else ""),
         "archive_url": links.archive(),
         "home_url": links.home(),
         "previous": _teaser(plan.previous, zone),

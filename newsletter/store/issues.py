@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from newsletter.errors import NewsletterError, NotFound
 from newsletter.models import Issue, IssueStatus
-from newsletter.store.schema import issue_articles, issues, lists
+from newsletter.store.schema import UTC_TIME, issue_articles, issues, lists
 
 ISSUE_COLUMNS = (
     issues.c.id,
@@ -100,6 +100,17 @@ def latest(conn: Connection, list_name: str, variant: str = "") -> Issue | None:
         .limit(1)
     ).first()
     return _issue(conn, row) if row else None
+
+
+# The newest cut-off of any variant of a list: where a new variant's first window starts.
+def latest_cut(conn: Connection, list_name: str) -> datetime | None:
+    query = (
+        select(func.max(issues.c.window_end))
+        .join(lists, lists.c.id == issues.c.list_id)
+        .where(lists.c.name == list_name)
+    )
+    found = conn.execute(query).scalar()
+    return UTC_TIME.process_result_value(found, conn.dialect) if found else None
 
 
 # Issues of a list variant, newest first, without loading their frozen bodies twice.

@@ -37,10 +37,11 @@ def routes(app: App) -> list[BaseRoute]:
     async def issue_page(request: Request) -> HTMLResponse:
         list_name = request.path_params["list_name"]
         number = request.path_params["number"]
-        if not LIST_NAME.match(list_name) or not 0 < number <= MAX_NUMBER:
+        variant = request.query_params.get("variant", "")
+        if not LIST_NAME.match(list_name) or not 0 < number <= MAX_NUMBER or len(variant) > 64:
             raise HTTPException(404, "No such issue.")
         try:
-            html = await run_in_threadpool(issues.web_copy, app, list_name, number)
+            html = await run_in_threadpool(issues.web_copy, app, list_name, number, variant)
         except NotFound as exc:
             raise HTTPException(404, "No such issue.") from exc
         return HTMLResponse(html, headers=HEADERS)
