@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from contextlib import ExitStack, closing
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import Connection
 
 from newsletter import compose, preflight
 from newsletter.app import App
@@ -35,6 +34,7 @@ from newsletter.store import issues as issue_store
 from newsletter.store import subscribers as subscriber_store
 from newsletter.subscribers.consent import check_address
 
+Connection = Any  # an open store transaction; only store/ may name SQLAlchemy's types
 TICK = timedelta(microseconds=1)  # the store's resolution: makes a strict bound inclusive
 REF = re.compile(r"^(?:(?P<id>\d+)|(?P<list>[a-z0-9][a-z0-9-]{0,62})/(?P<number>\d+))$")
 # Who a preview shows when no subscriber is named: a realistic name and no real address.
