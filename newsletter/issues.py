@@ -35,6 +35,8 @@ from newsletter.store import subscribers as subscriber_store
 from newsletter.subscribers.consent import check_address
 
 Connection = Any  # an open store transaction; only store/ may name SQLAlchemy's types
+# A draft or approved issue is not public yet; a cancelled one never will be.
+ON_THE_WEB = frozenset({IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SENT})
 TICK = timedelta(microseconds=1)  # the store's resolution: makes a strict bound inclusive
 REF = re.compile(r"^(?:(?P<id>\d+)|(?P<list>[a-z0-9][a-z0-9-]{0,62})/(?P<number>\d+))$")
 # Who a preview shows when no subscriber is named: a realistic name and no real address.
@@ -162,8 +164,8 @@ def web_copy(app: App, list_name: str, number: int, variant: str = "") -> str:
     """The browser copy behind "view in browser": the frozen HTML, filled for nobody."""
     with app.engine.connect() as conn:
         issue = issue_store.by_number(conn, list_name, number, variant)
-    if issue.status == IssueStatus.CANCELLED:
-        raise NotFound(f"issue {list_name}/{number} was cancelled")
+    if issue.status not in ON_THE_WEB:
+        raise NotFound(f"issue {list_name}/{number} is not out")
     html, _ = personalise(issue, public_values(app.links))
     return html
 

@@ -32,6 +32,12 @@ def run(instance: Path, *argv: str) -> int:
     return int(args.run(args))
 
 
+def release(app: App, issue_id: int) -> None:
+    """What a send does first: the issue is out, and its web copy public."""
+    with app.engine.begin() as conn:
+        assert issue_store.set_status(conn, issue_id, [IssueStatus.DRAFT], IssueStatus.SENDING, NOW)
+
+
 def get(app: App, path: str) -> httpx.Response:
     web = Starlette(routes=web_issues.routes(app))
 
@@ -54,6 +60,7 @@ def test_an_issue_stays_frozen_when_its_articles_change(app: App) -> None:
     assert issue is not None
     with app.engine.begin() as conn:
         articles.update_article(conn, item.id or 0, article("edited", NOW, title="Rewritten"))
+    release(app, issue.id)
     again = issues.find(app, "weekly/1")
     assert (again.html, again.text) == (issue.html, issue.text)
     page = get(app, "/issues/weekly/1").text
@@ -65,6 +72,8 @@ def test_web_copy_is_filled_for_nobody_and_unknown_issues_are_404(app: App) -> N
     add(app, article("x", NOW - days(1)))
     issue = issues.compose_next(app, "weekly")
     assert issue is not None
+    assert get(app, "/issues/weekly/1").status_code == 404  # a draft is not out yet
+    release(app, issue.id)
     response = get(app, "/issues/weekly/1")
     assert response.status_code == 200
     assert "@@nl:" not in response.text and "Hello there," in response.text
@@ -75,12 +84,14 @@ def test_web_copy_is_filled_for_nobody_and_unknown_issues_are_404(app: App) -> N
         "/issues/weekly/0",
         "/issues/weekly/99999999999999999999",
         "/issues/..%2F..%2Fetc/1",
+        "/issues/weekly/1?variant=nope",
     ):
         assert get(app, path).status_code == 404, path
     with app.engine.begin() as conn:
-        assert issue_store.set_status(
-            conn, issue.id, [IssueStatus.DRAFT], IssueStatus.CANCELLED, NOW
+        moved = issue_store.set_status(
+            conn, issue.id, [IssueStatus.SENDING], IssueStatus.CANCELLED, NOW
         )
+        assert moved
         assert not issue_store.set_status(
             conn, issue.id, [IssueStatus.DRAFT], IssueStatus.SENT, NOW
         )
@@ -150,6 +161,7 @@ def test_each_variant_is_rendered_once_for_everyone_who_chose_it(app: App) -> No
     ]
     keys = [issues.variant_of(app, "weekly", who) for who in people]
     assert keys == ["topics=multiple-sclerosis", "topics=multiple-sclerosis", ""]
+    release(app, made[1].id)
     page = get(app, "/issues/weekly/1?variant=topics%3Dmultiple-sclerosis").text
     assert "MS Piece" in page and "Hep C Piece" not in page
     assert "?variant=topics%3Dmultiple-sclerosis" in made[1].html  # its own web copy

@@ -1,8 +1,8 @@
 """The web copy of an issue at /issues/LIST/N: the frozen HTML behind "view in browser".
 
 It is the very HTML that was sent, filled for nobody (no name, no personal
-links), so it never changes when articles are edited later. Unknown lists,
-numbers and cancelled issues answer 404.
+links), so it never changes when articles are edited later. Unknown lists and
+numbers, and issues that are not out (draft, approved, cancelled) answer 404.
 """
 
 from __future__ import annotations
