@@ -61,6 +61,7 @@ class IssuePlan:
     mode: str = "excerpt"
     template: str = "digest"
     variant: str = ""
+    updated: tuple[Article, ...] = ()  # sent before, edited since: "updated" notices
 
 
 def one_line(text: str) -> str:
@@ -159,6 +160,7 @@ class Window:
     issued: set[int]  # ids some issue of this list (variant) already holds
     before: Iterable[Article]  # public, published up to `start`, newest first
     after: Iterable[Article]  # scheduled: published after `now`, oldest first
+    edited: Sequence[Article] = ()  # sent by this list before, changed since
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +210,8 @@ def plan(
     """The next issue of a list, or None when its window is empty and the list sends none."""
     selection = _select(spec, window)
     chosen = selection.chosen
-    if not chosen and not spec.send_empty:
+    updated = tuple(a for a in window.edited if spec.updated_notices and a.published <= window.now)
+    if not chosen and not updated and not spec.send_empty:
         return None
     # An overflow cuts the window at the last article taken; the rest waits for the next issue.
     cut = chosen[-1].published if selection.overflow and window.start else window.now
@@ -244,4 +247,5 @@ def plan(
         mode=spec.mode,
         template=spec.template,
         variant=variant,
+        updated=updated,
     )

@@ -75,7 +75,12 @@ def plan_next(
             else iter(())
         )
         after = streams.enter_context(closing(article_store.published_after(conn, now)))
-        window = compose.Window(start, now, window_articles, issued, before, after)
+        edited = (
+            article_store.by_ids(conn, issue_store.edited_since_sent(conn, list_id, variant))
+            if spec.updated_notices
+            else []
+        )
+        window = compose.Window(start, now, window_articles, issued, before, after, edited)
         return compose.plan(spec, number, window, app.links, variant)
 
 
@@ -92,9 +97,13 @@ def compose_next(app: App, list_name: str, preferences: Preferences | None = Non
         if plan is None:
             return None
         rendered = render_plan(app, plan)
+        list_id = issue_store.ensure_list(conn, spec.name, spec.title)
+        issue_store.mark_noticed(
+            conn, list_id, variant, ((a.id or 0, a.content_hash) for a in plan.updated)
+        )
         return issue_store.create(
             conn,
-            list_id=issue_store.ensure_list(conn, spec.name, spec.title),
+            list_id=list_id,
             number=plan.number,
             variant=plan.variant,
             subject=plan.subject,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ from newsletter import issues
 from newsletter.app import App
 from newsletter.cli import issues as issues_cli
 from newsletter.errors import InputError, NotFound
-from newsletter.models import Cadence, IssueStatus, Preferences, Subscriber
+from newsletter.models import Article, Cadence, IssueStatus, Preferences, Subscriber
 from newsletter.render import personalise, public_values
 from newsletter.store import articles
 from newsletter.store import issues as issue_store
@@ -189,3 +190,38 @@ def test_other_cadences_are_composed_on_their_own_schedule(app: App) -> None:
     daily = issues.compose_variants(app, "weekly", Cadence.DAILY)
     assert [(i.variant, i.number, i.window_start) for i in daily] == [("daily", 1, NOW)]
     assert titles(app, daily[0].article_ids) == ["Daily Piece"]
+
+
+def with_notices(app: App) -> None:
+    """The weekly list, asking for "updated" notices."""
+    lists = tuple(
+        item.model_copy(update={"updated_notices": item.name == "weekly"})
+        for item in app.settings.lists
+    )
+    app.settings = app.settings.model_copy(update={"lists": lists})
+
+
+def edit(app: App, item: Article, title: str) -> None:
+    changed = replace(item, title=title, content_hash=item.content_hash + "-edited")
+    with app.engine.begin() as conn:
+        articles.update_article(conn, item.id or 0, changed)
+
+
+@pytest.mark.parametrize("notices", [False, True])
+def test_an_edited_article_is_sent_again_only_as_an_updated_notice(app: App, notices: bool) -> None:
+    if notices:
+        with_notices(app)
+    (item,) = add(app, article("edited", NOW - days(1), title="First Version"))
+    first = issues.compose_next(app, "weekly")
+    assert first is not None and first.article_ids == (item.id,)
+    edit(app, item, "Second Version")
+    app.clock = lambda: NOW + days(7)
+    second = issues.compose_next(app, "weekly")
+    if not notices:
+        assert second is None
+        return
+    assert second is not None and second.article_ids == ()
+    assert "Updated since we sent them" in second.html
+    assert "Second Version (November 24, 2026, updated)" in second.text
+    app.clock = lambda: NOW + days(14)
+    assert issues.compose_next(app, "weekly") is None  # told once

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment
 from markupsafe import Markup
 
-from newsletter.compose import IssuePlan, Neighbours, excerpt
+from newsletter.compose import IssuePlan, Neighbours, excerpt, teaser
 from newsletter.config import SenderSettings, SiteSettings
 from newsletter.links import Links
 from newsletter.models import Article, Image, Teaser
@@ -112,6 +112,7 @@ def context(
         "home_url": links.home(),
         "previous": _teaser(plan.previous, zone),
         "next": _teaser(plan.next, zone),
+        "updated": [_teaser(teaser(article, links), zone) for article in plan.updated],
         "articles": [
             _article(article, around, links, zone, full)
             for article, around in zip(plan.articles, plan.neighbours, strict=True)

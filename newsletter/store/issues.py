@@ -2,7 +2,9 @@
 
 An issue is stored frozen: its rendered HTML and text are written once, and the
 rows in `issue_articles` carry (list, variant) so the schema itself refuses an
-article in two issues of the same list variant.
+article in two issues of the same list variant. Their content hash is the
+version the list's readers know: an edit shows as a different hash, and an
+"updated" notice moves it forward.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from newsletter.errors import NewsletterError, NotFound
 from newsletter.models import Issue, IssueStatus
-from newsletter.store.schema import UTC_TIME, issue_articles, issues, lists
+from newsletter.store.schema import UTC_TIME, articles, issue_articles, issues, lists
 
 ISSUE_COLUMNS = (
     issues.c.id,
@@ -146,6 +148,41 @@ def already_issued(
         )
     )
     return {int(i) for i in conn.execute(query).scalars()}
+
+
+# Articles a list variant has sent whose content changed since its readers last saw them.
+def edited_since_sent(conn: Connection, list_id: int, variant: str) -> list[int]:
+    query = (
+        select(issue_articles.c.article_id)
+        .join(articles, articles.c.id == issue_articles.c.article_id)
+        .where(
+            and_(
+                issue_articles.c.list_id == list_id,
+                issue_articles.c.variant == variant,
+                issue_articles.c.content_hash != articles.c.content_hash,
+            )
+        )
+        .order_by(articles.c.published_at, articles.c.id)
+    )
+    return [int(i) for i in conn.execute(query).scalars()]
+
+
+# Record that a list variant told its readers about these (article id, content hash) versions.
+def mark_noticed(
+    conn: Connection, list_id: int, variant: str, versions: Iterable[tuple[int, str]]
+) -> None:
+    for article_id, content_hash in versions:
+        conn.execute(
+            update(issue_articles)
+            .where(
+                and_(
+                    issue_articles.c.list_id == list_id,
+                    issue_articles.c.variant == variant,
+                    issue_articles.c.article_id == article_id,
+                )
+            )
+            .values(content_hash=content_hash)
+        )
 
 
 # Store a rendered issue with its articles (id, content hash) in order; returns it frozen.
