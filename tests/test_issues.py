@@ -115,6 +115,10 @@ def test_compose_and_preview_commands(app: App, instance: Path, capsys, tmp_path
     assert "weekly/1 (id 1): 1 article(s)" in capsys.readouterr().out
     assert run(instance, "compose", "--list", "weekly") == 0
     assert "no issue made" in capsys.readouterr().out
+    assert run(instance, "compose", "--list", "weekly", "--cadence", "daily") == 0
+    assert "no issue made" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        run(instance, "compose", "--list", "weekly", "--cadence", "hourly")
     with app.engine.begin() as conn:
         subscriber_store.insert_pending(conn, "Ada@Example.com", "ada@example.com", "Ada <b>", NOW)
     out = tmp_path / "preview.html"

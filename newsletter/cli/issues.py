@@ -10,18 +10,21 @@ from typing import Any
 from newsletter import issues
 from newsletter.app import App
 from newsletter.cli.common import add, with_app
+from newsletter.models import Cadence
 from newsletter.preflight import Severity
 
 
 def compose(app: App, args: argparse.Namespace) -> int:
-    issue = issues.compose_next(app, args.list)
-    if issue is None:
+    made = issues.compose_variants(app, args.list, args.cadence)
+    if not made:
         print(f"{args.list}: no new articles since the last issue; no issue made")
-        return 0
-    count = len(issue.article_ids)
-    print(
-        f"{issue.list_name}/{issue.number} (id {issue.id}): {count} article(s), {issue.subject!r}"
-    )
+    for issue in made:
+        variant = f" [{issue.variant}]" if issue.variant else ""
+        count = len(issue.article_ids)
+        print(
+            f"{issue.list_name}/{issue.number}{variant} (id {issue.id}): {count} article(s), "
+            f"{issue.subject!r}"
+        )
     return 0
 
 
@@ -55,6 +58,12 @@ def register(commands: Any) -> None:
         "newsletter compose --list weekly",
     )
     sub.add_argument("--list", required=True, metavar="NAME", help="list name from the config")
+    sub.add_argument(
+        "--cadence",
+        type=Cadence,
+        choices=list(Cadence),
+        help="compose the variants subscribers chose at this cadence (default: the list's own)",
+    )
     sub = add(
         commands,
         "preview",
