@@ -3,8 +3,9 @@
 It knows nothing of issues, lists or templates: it takes an `OutgoingMessage`
 (envelope + bytes with CRLF line ends) and returns the server's reply, or raises
 a named error that says whether trying again later can help (4xx, connection
-loss, timeout) or not (5xx). Connections are opened lazily, reused for up to `messages_per_connection`
-messages, and replaced when a server drops or confuses one.
+loss, timeout) or not (5xx). Connections are opened lazily, reused for up to
+`messages_per_connection` messages, and replaced when a server drops or
+confuses one.
 """
 
 from __future__ import annotations
