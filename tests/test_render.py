@@ -235,11 +235,34 @@ def test_rendering_never_fetches_stylesheets(app: App, instance: Path, css_serve
     theme.mkdir(parents=True)
     default_css = (Path(__file__).parent.parent / "templates/email/style.css").read_text()
     (theme / "style.css").write_text(f"@import url({css_server}/import.css);\n{default_css}")
-    body = f'<link rel="stylesheet" href="{css_server}/link.css"><p>Body</p>'
-    add(app, article("links", NOW - days(1), body=body))
-    issue = frozen(app)
+    body = (
+        f'<link rel="stylesheet" href="{css_server}/link.css"><p>Body</p>'
+        "<style>td { position: absolute; float: left; }</style><p>After the style</p>"
+    )
+    add(app, article("links", NOW - days(1), body=body, categories=["multiple-sclerosis"]))
+    issue = frozen(app, "ms-monthly")
     assert Recorder.hits == []
     assert css_server not in issue.html and "@import" not in issue.html
+    assert "After the style" in issue.html and not UNSUPPORTED.search(issue.html)
+
+
+def test_a_list_may_name_its_own_template(app: App, instance: Path) -> None:
+    theme = instance / "templates" / "email"
+    theme.mkdir(parents=True)
+    (theme / "brief.html").write_text(
+        '{% extends "email/base.html" %}{% block content %}<tr><td class="text">'
+        "{% for a in articles %}{{ a.title }};{% endfor %}</td></tr>{% endblock %}"
+    )
+    (theme / "brief.txt").write_text("{% for a in articles %}{{ a.title }}\n{% endfor %}")
+    lists = tuple(
+        item.model_copy(update={"template": "brief"}) if item.name == "weekly" else item
+        for item in app.settings.lists
+    )
+    app.settings = app.settings.model_copy(update={"lists": lists})
+    add(app, article("one", NOW - days(1), title="One <&> Two"))
+    issue = frozen(app)
+    assert issue.text == "One <&> Two\n"
+    assert "One &lt;&amp;&gt; Two;" in issue.html and "@@nl:unsubscribe_url@@" in issue.html
 
 
 def test_instance_templates_override_the_defaults_file_by_file(app: App, instance: Path) -> None:

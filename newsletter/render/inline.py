@@ -18,13 +18,28 @@ from premailer import Premailer
 IMPORT = re.compile(r"@import\b[^;]*;?", re.IGNORECASE)
 
 
+def _remove(element: etree._Element) -> None:
+    """Take an element out, keeping the text that followed it."""
+    parent = element.getparent()
+    if element.tail:
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
+
+
 def _offline(tree: etree._ElementTree) -> None:
-    """Drop what could make a CSS engine go to the network or the disk."""
-    for link in tree.iter("link"):
-        link.getparent().remove(link)
-    for style in tree.iter("style"):
-        if style.text:
-            style.text = IMPORT.sub("", style.text)
+    """Drop what could fetch anything, and any <style> outside <head> (the theme's is in it)."""
+    for element in list(tree.iter("link", "style")):
+        parent = element.getparent()
+        if parent is None:
+            continue
+        if element.tag == "link" or parent.tag != "head":
+            _remove(element)
+        elif element.text:
+            element.text = IMPORT.sub("", element.text)
 
 
 def inline(page: str) -> str:
