@@ -7,6 +7,6 @@ issue once. Submodules: env (templates), inline (premailer, offline), text
 
 from __future__ import annotations
 
-from newsletter.render.fill import personalise, public_values, subscriber_values
+from newsletter.render.fill import escape_html, personalise, public_values, subscriber_values
 
-__all__ = ["personalise", "public_values", "subscriber_values"]
+__all__ = ["escape_html", "personalise", "public_values", "subscriber_values"]

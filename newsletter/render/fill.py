@@ -49,7 +49,8 @@ def _fillers(frozen_html: str, frozen_text: str) -> tuple[Filler, Filler]:
     return Filler.parse(frozen_html), Filler.parse(frozen_text)
 
 
-def _escape(value: str) -> str:
+def escape_html(value: str) -> str:
+    """How a value enters the HTML part; the sender's byte-level splice must use this too."""
     return html.escape(value, quote=True)
 
 
@@ -62,4 +63,4 @@ def personalise(issue: Issue, values: dict[str, str]) -> tuple[str, str]:
             where=f"issue {issue.list_name}/{issue.number}",
         )
     html_filler, text_filler = _fillers(issue.html, issue.text)
-    return html_filler.fill(values, _escape), text_filler.fill(values)
+    return html_filler.fill(values, escape_html), text_filler.fill(values)
