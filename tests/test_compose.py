@@ -189,3 +189,19 @@ def test_subject_template_is_sandboxed_and_one_line() -> None:
     for template in ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "{{ nope }}", "{% if %}"):
         with pytest.raises(ConfigError, match=r"lists\.weekly\.subject"):
             compose.plan(spec(subject=template), 1, window(hostile), LINKS)
+
+
+def test_articles_sharing_the_cut_off_time_are_not_lost(app: App) -> None:
+    lists = tuple(item.model_copy(update={"max_articles": 2}) for item in app.settings.lists)
+    app.settings = app.settings.model_copy(update={"lists": lists})
+    add(app, article("seed", NOW - days(9)))
+    issues.compose_next(app, "weekly")
+    later(app, days(7))
+    same_time = NOW + days(1)
+    add(app, *(article(f"tie-{n}", same_time, title=f"Tie {n}") for n in range(3)))
+    two = issues.compose_next(app, "weekly")
+    assert two is not None and two.window_end == same_time
+    later(app, days(7))
+    three = issues.compose_next(app, "weekly")
+    assert three is not None
+    assert sorted(titles(app, two.article_ids + three.article_ids)) == ["Tie 0", "Tie 1", "Tie 2"]
