@@ -115,16 +115,6 @@ def latest_cut(conn: Connection, list_name: str) -> datetime | None:
     return UTC_TIME.process_result_value(found, conn.dialect) if found else None
 
 
-# Issues of a list variant, newest first, without loading their frozen bodies twice.
-def of_list(conn: Connection, list_name: str, variant: str = "") -> list[Issue]:
-    rows = conn.execute(
-        _select()
-        .where(and_(lists.c.name == list_name, issues.c.variant == variant))
-        .order_by(issues.c.number.desc())
-    ).all()
-    return [_issue(conn, row) for row in rows]
-
-
 # The number the next issue of a list variant gets (numbers count per list and variant).
 def next_number(conn: Connection, list_id: int, variant: str = "") -> int:
     query = select(func.max(issues.c.number)).where(
