@@ -21,7 +21,7 @@ from newsletter.app import App
 from newsletter.delivery import control, send
 from newsletter.devsmtp import SMTPThread
 from newsletter.errors import InputError
-from newsletter.models import IssueStatus, SubscriberStatus
+from newsletter.models import Cadence, IssueStatus, Preferences, SubscriberStatus
 from newsletter.render import personalise, subscriber_values
 from newsletter.store import db, issues, ledger
 from newsletter.store import subscribers as subscriber_store
@@ -294,3 +294,34 @@ def test_pause_from_elsewhere_stops_a_running_send_and_resume_finishes_it(instan
     assert paused.state == "paused" and paused.sent < 200
     assert "sending" not in counts and counts["sent"] == paused.sent
     assert paused.sent + resumed.sent == 200 and handler.total() == 200
+
+
+def test_each_subscriber_gets_the_variant_their_preferences_pick(instance, sink):
+    server, handler = sink
+    app = app_for(instance, server.port)
+    ids = add_subscribers(app, 3)
+    with app.engine.begin() as conn:
+        monthly = Preferences(cadence=Cadence.MONTHLY)
+        subscriber_store.set_preferences(conn, ids[0], monthly)
+        subscriber_store.set_preferences(conn, ids[1], Preferences())
+    own = add_issue(app)
+    with app.engine.begin() as conn:
+        list_id = issues.ensure_list(conn, "weekly", "Weekly", NOW)
+        variant = issues.create(
+            conn,
+            list_id=list_id,
+            number=1,
+            variant="monthly",
+            subject="Monthly",
+            window_start=None,
+            window_end=NOW,
+            html="<p>@@nl:name@@</p>",
+            text="t",
+            articles=[],
+            now=NOW,
+        ).id
+    assert control.dry_run(app, own).total == 2
+    assert send.send_issue(app, own).sent == 2
+    assert send.send_issue(app, variant).sent == 1
+    assert handler.received == {address(0): 1, address(1): 1, address(2): 1}
+    assert [m[1] for m in handler.messages[-1:]] == [address(0)]

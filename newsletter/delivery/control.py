@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from newsletter import compose
 from newsletter.app import App
 from newsletter.delivery.message import IssueMessages
 from newsletter.delivery.send import Summary, send_issue
@@ -47,9 +48,12 @@ def dry_run(app: App, issue_id: int) -> Summary:
     with app.engine.connect() as conn:
         issue = issues.get(conn, issue_id)
         messages = IssueMessages(app, issue)
+        spec = app.settings.list_named(issue.list_name)
         summary = Summary(issue_id, state="dry run")
         now = app.clock()
-        for row in ledger.audience(conn, issue_id):
+        for row, preferences in ledger.audience(conn, issue_id):
+            if compose.variant_key(spec, preferences) != issue.variant:
+                continue
             summary.bytes += len(messages.build(row.subscriber_id, row.email, row.name, now).data)
             summary.total += 1
     return summary

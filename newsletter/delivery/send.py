@@ -13,6 +13,7 @@ subscriber bounced, and too many errors in a row pause the issue.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from newsletter import compose
 from newsletter.app import App
 from newsletter.delivery.message import IssueMessages
 from newsletter.delivery.smtp import Messenger
@@ -293,6 +295,20 @@ class Run:
         self.summary.state = self.stopping or ("waiting" if left else "finished")
 
 
+def _queue(app: App, conn: Any, issue: Issue, now: datetime) -> None:
+    """Queue the audience of this issue: members whose preferences pick its variant."""
+    if not issue.variant:
+        ledger.queue(conn, issue.id, now)
+    spec = app.settings.list_named(issue.list_name)
+    chosen = (
+        subscriber_id
+        for subscriber_id, preferences in ledger.members_with_preferences(conn, issue.id)
+        if compose.variant_key(spec, preferences) == issue.variant
+    )
+    while chunk := list(itertools.islice(chosen, 1000)):
+        ledger.queue_subscribers(conn, issue.id, chunk, now)
+
+
 def _begin(app: App, issue_id: int, retry_failed: bool) -> tuple[Issue, int]:
     """Move the issue to sending and queue its audience once; (issue, rows to send)."""
     now = app.clock()
@@ -309,7 +325,7 @@ def _begin(app: App, issue_id: int, retry_failed: bool) -> tuple[Issue, int]:
             issues.set_status(conn, issue_id, [IssueStatus.SENT], IssueStatus.SENDING, now)
         if issue.status in (IssueStatus.DRAFT, IssueStatus.APPROVED):
             issues.set_status(conn, issue_id, [issue.status], IssueStatus.SENDING, now)
-            ledger.queue(conn, issue_id, now)
+            _queue(app, conn, issue, now)
         counts = ledger.counts(conn, issue_id)
     return issue, sum(counts[s] for s in PENDING)
 

@@ -15,12 +15,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
-from newsletter.models import DeliveryStatus, IssueStatus, SubscriberStatus
+from newsletter.models import DeliveryStatus, IssueStatus, Preferences, SubscriberStatus
 from newsletter.store.schema import bounces, deliveries, issues, memberships, subscribers
+from newsletter.store.subscribers import _preferences as parse_preferences
 
 D = deliveries.c
+NO_PREFERENCES = ("{}", "null")  # JSON text of a subscriber who chose nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +61,7 @@ class Outcome:
     release: bool = False
 
 
-# Queue every active member of the issue's list that has no row yet; returns rows added.
+# Queue the active members of the issue's list who chose no preferences (the list's own issue).
 def queue(conn: Connection, issue_id: int, now: datetime) -> int:
     members = (
         select(
@@ -60,6 +74,7 @@ def queue(conn: Connection, issue_id: int, now: datetime) -> int:
         .join(issues, issues.c.list_id == memberships.c.list_id)
         .join(subscribers, subscribers.c.id == memberships.c.subscriber_id)
         .where(issues.c.id == issue_id, subscribers.c.status == SubscriberStatus.ACTIVE)
+        .where(cast(subscribers.c.preferences, Text).in_(NO_PREFERENCES))
         .where(
             ~exists().where(
                 and_(D.issue_id == issue_id, D.subscriber_id == memberships.c.subscriber_id)
@@ -68,6 +83,48 @@ def queue(conn: Connection, issue_id: int, now: datetime) -> int:
     )
     columns = ["issue_id", "subscriber_id", "status", "attempts", "updated_at"]
     return conn.execute(insert(deliveries).from_select(columns, members)).rowcount
+
+
+# The active members of the issue's list who chose preferences, streamed: (id, preferences).
+def members_with_preferences(
+    conn: Connection, issue_id: int, batch: int = 1000
+) -> Iterator[tuple[int, Preferences]]:
+    query = (
+        select(subscribers.c.id, subscribers.c.preferences)
+        .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
+        .join(issues, issues.c.list_id == memberships.c.list_id)
+        .where(issues.c.id == issue_id, subscribers.c.status == SubscriberStatus.ACTIVE)
+        .where(cast(subscribers.c.preferences, Text).not_in(NO_PREFERENCES))
+        .order_by(subscribers.c.id)
+    )
+    for row in conn.execution_options(yield_per=batch).execute(query):
+        yield row.id, parse_preferences(row.preferences)
+
+
+# Queue these subscribers for an issue, skipping any that already have a row; returns rows added.
+def queue_subscribers(
+    conn: Connection, issue_id: int, subscriber_ids: Sequence[int], now: datetime
+) -> int:
+    if not subscriber_ids:
+        return 0
+    have = select(D.subscriber_id).where(
+        D.issue_id == issue_id, D.subscriber_id.in_(subscriber_ids)
+    )
+    known = set(conn.execute(have).scalars())
+    rows = [
+        {
+            "issue_id": issue_id,
+            "subscriber_id": i,
+            "status": DeliveryStatus.QUEUED,
+            "attempts": 0,
+            "updated_at": now,
+        }
+        for i in subscriber_ids
+        if i not in known
+    ]
+    if rows:
+        conn.execute(insert(deliveries), rows)
+    return len(rows)
 
 
 def _due(status: DeliveryStatus, now: datetime) -> Any:
@@ -195,17 +252,21 @@ def next_due(conn: Connection, issue_id: int) -> datetime | None:
     return min(times) if times else None
 
 
-# The active members of the issue's list, streamed in id order (a dry run's audience).
-def audience(conn: Connection, issue_id: int, batch: int = 1000) -> Iterator[Claimed]:
+# The active members of the issue's list with their preferences, streamed (a dry run's audience).
+def audience(
+    conn: Connection, issue_id: int, batch: int = 1000
+) -> Iterator[tuple[Claimed, Preferences]]:
     query = (
         select(subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.status)
+        .add_columns(subscribers.c.preferences)
         .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
         .join(issues, issues.c.list_id == memberships.c.list_id)
         .where(issues.c.id == issue_id, subscribers.c.status == SubscriberStatus.ACTIVE)
         .order_by(subscribers.c.id)
     )
     for row in conn.execution_options(yield_per=batch).execute(query):
-        yield Claimed(0, row.id, row.email, row.name, row.status, 0)
+        claimed = Claimed(0, row.id, row.email, row.name, row.status, 0)
+        yield claimed, parse_preferences(row.preferences)
 
 
 # A bounce (at SMTP time or from a DSN), kept with the delivery it answers.
