@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from contextlib import ExitStack, closing
 from datetime import timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from newsletter import compose, preflight
@@ -29,12 +28,12 @@ from newsletter.models import (
 from newsletter.render import personalise, public_values, subscriber_values
 from newsletter.render.digest import Rendered, context, render_issue
 from newsletter.render.env import environment
+from newsletter.store import Connection
 from newsletter.store import articles as article_store
 from newsletter.store import issues as issue_store
 from newsletter.store import subscribers as subscriber_store
 from newsletter.subscribers.consent import check_address
 
-Connection = Any  # an open store transaction; only store/ may name SQLAlchemy's types
 # A draft or approved issue is not public yet; a cancelled one never will be.
 ON_THE_WEB = frozenset({IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SENT})
 TICK = timedelta(microseconds=1)  # the store's resolution: makes a strict bound inclusive
