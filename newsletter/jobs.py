@@ -9,7 +9,6 @@ APScheduler job store needs.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from pathlib import Path
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -22,33 +21,39 @@ from newsletter.config import ListSettings, Settings
 from newsletter.models import Cadence
 
 log = logging.getLogger(__name__)
-MISFIRE_GRACE = timedelta(hours=1)
+SCHEDULED = (Cadence.DAILY, Cadence.WEEKLY, Cadence.MONTHLY)
 
 
 def gather_job(config_file: str) -> None:
-    """Gather every source and rewrite the feeds."""
+    """Gather every source and rewrite the feeds; new articles go out to "immediately" readers."""
     app = app_module.build(config.load(Path(config_file)))
     try:
-        log.info("gather: %s", pipeline.refresh(app).summary())
+        refreshed = pipeline.refresh(app)
+        log.info("gather: %s", refreshed.summary())
+        if refreshed.gathered.new_ids:
+            for item in app.settings.lists:
+                outcome = pipeline.publish_digest(app, item.name, Cadence.IMMEDIATELY)
+                log.info("digest %s (immediately): %s", item.name, outcome)
     finally:
         app.close()
 
 
-def digest_job(config_file: str, list_name: str) -> None:
-    """Compose the list's next issue and send it, if its window holds anything."""
+def digest_job(config_file: str, list_name: str, cadence: str | None = None) -> None:
+    """Compose the list's issues due at this cadence and send them, if their windows hold any."""
     app = app_module.build(config.load(Path(config_file)))
+    due = Cadence(cadence) if cadence else None
     try:
-        log.info("digest %s: %s", list_name, pipeline.publish_digest(app, list_name))
+        log.info("digest %s: %s", list_name, pipeline.publish_digest(app, list_name, due))
     finally:
         app.close()
 
 
-def digest_trigger(item: ListSettings) -> CronTrigger:
-    """When a list's issue goes out, in the list's own time zone."""
-    when = {"hour": item.send_time.hour, "minute": item.send_time.minute}
-    if item.cadence == Cadence.WEEKLY:
+def digest_trigger(item: ListSettings, cadence: Cadence) -> CronTrigger:
+    """When a list's issues of one cadence go out, at its send time in its own time zone."""
+    when: dict[str, int | str] = {"hour": item.send_time.hour, "minute": item.send_time.minute}
+    if cadence == Cadence.WEEKLY:
         when["day_of_week"] = "mon"
-    elif item.cadence == Cadence.MONTHLY:
+    elif cadence == Cadence.MONTHLY:
         when["day"] = 1
     return CronTrigger(timezone=item.timezone, **when)
 
@@ -68,13 +73,13 @@ def scheduler(settings: Settings, config_file: Path) -> BlockingScheduler:
         name="gather sources and write feeds",
     )
     for item in settings.lists:
-        if item.cadence == Cadence.IMMEDIATELY:
-            continue
-        scheduler.add_job(
-            "newsletter.jobs:digest_job",
-            digest_trigger(item),
-            args=[path, item.name],
-            id=f"digest:{item.name}",
-            name=f"digest of {item.name}",
-        )
+        for cadence in SCHEDULED:
+            own = cadence == item.cadence
+            scheduler.add_job(
+                "newsletter.jobs:digest_job",
+                digest_trigger(item, cadence),
+                args=[path, item.name, None if own else cadence.value],
+                id=f"digest:{item.name}:{cadence}",
+                name=f"{cadence} digest of {item.name}" + ("" if own else " (readers' choice)"),
+            )
     return scheduler

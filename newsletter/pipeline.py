@@ -14,7 +14,7 @@ from newsletter.app import App
 from newsletter.delivery.send import Summary, send_issue
 from newsletter.feeds import FeedReport, write_feeds
 from newsletter.gather import GatherReport, gather
-from newsletter.models import Issue, IssueStatus
+from newsletter.models import Cadence, Issue, IssueStatus
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,20 @@ def describe(summary: Summary) -> str:
     )
 
 
-def publish_digest(app: App, list_name: str) -> str:
-    """Compose the list's next issue and send it; says what happened in one line."""
-    issue = issues.compose_next(app, list_name)
-    if issue is None:
+def publish_digest(app: App, list_name: str, cadence: Cadence | None = None) -> str:
+    """Compose every variant of the list due at `cadence` and send each; one line of outcome.
+
+    `cadence` None means the list's own cadence (its cron); other cadences serve the
+    subscribers who chose them in their preferences.
+    """
+    made = issues.compose_variants(app, list_name, cadence)
+    if not made:
         return "no new articles since the last issue; nothing sent"
-    return f"issue {issue.list_name}/{issue.number}: {describe(send_issue(app, issue.id))}"
+    return "; ".join(
+        f"issue {issue.list_name}/{issue.number}{'/' + issue.variant if issue.variant else ''}: "
+        f"{describe(send_issue(app, issue.id))}"
+        for issue in made
+    )
 
 
 def unsent(issue: Issue | None) -> bool:
