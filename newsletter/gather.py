@@ -34,12 +34,11 @@ from newsletter.sanitize import (
     slugify,
 )
 from newsletter.sources import LOCAL_SOURCE, Batch, feed, markdown
-from newsletter.store import articles
+from newsletter.store import Connection, articles
 
 if TYPE_CHECKING:
     from newsletter.app import App
 
-Connection = Any  # an open store transaction; only store/ may name SQLAlchemy's types
 
 log = logging.getLogger(__name__)
 MAX_PARALLEL_FETCHES = 8

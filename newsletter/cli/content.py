@@ -1,4 +1,4 @@
-"""Commands over the database and the content: init, gather, feed."""
+"""Commands over the database and the content: init, gather."""
 
 from __future__ import annotations
 

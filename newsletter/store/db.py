@@ -17,6 +17,7 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     """WAL lets the web app read while a send writes; foreign keys are off by default."""
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable under WAL, a fraction of the fsyncs
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
