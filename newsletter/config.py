@@ -87,6 +87,7 @@ class SMTPSettings(Section):
     errors_before_pause: int = Field(default=20, ge=1)
     lease_seconds: float = Field(default=120.0, gt=0)
     retry_base_seconds: float = Field(default=300.0, ge=0)
+    processes: int = Field(default=1, ge=1, le=32)
 
 
 class SenderSettings(Section):

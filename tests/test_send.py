@@ -27,11 +27,11 @@ from newsletter.store import db, issues, ledger
 from newsletter.store import subscribers as subscriber_store
 
 
-def app_for(instance: Path, port: int, **smtp: Any) -> App:
+def app_for(instance: Path, port: int, clock: Any = lambda: NOW, **smtp: Any) -> App:
     """An App whose [smtp] points at a test server, with short timeouts and no backoff."""
     values = {"port": port, "timeout": 2, "retry_base_seconds": 0, "pool_size": 3} | smtp
     settings = config.load(instance / "newsletter.toml", {"smtp": values})
-    built = app_module.build(settings, clock=lambda: NOW)
+    built = app_module.build(settings, clock=clock)
     db.migrate(built.engine)
     return built
 
@@ -325,3 +325,13 @@ def test_each_subscriber_gets_the_variant_their_preferences_pick(instance, sink)
     assert send.send_issue(app, variant).sent == 1
     assert handler.received == {address(0): 1, address(1): 1, address(2): 1}
     assert [m[1] for m in handler.messages[-1:]] == [address(0)]
+
+
+def test_helper_processes_share_the_ledger_and_send_each_message_once(instance, sink):
+    server, handler = sink
+    # Leases are compared across processes, so every process reads the same (real) clock.
+    app = app_for(instance, server.port, app_module.utc_now, processes=2, pool_size=2)
+    add_subscribers(app, 300)
+    summary = send.send_issue(app, add_issue(app))
+    assert summary.sent == 300 and summary.state == "finished"
+    assert handler.received == {address(n): 1 for n in range(300)}

@@ -15,15 +15,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import multiprocessing
 import random
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from newsletter import app as app_module
 from newsletter import compose
 from newsletter.app import App
+from newsletter.config import Settings
 from newsletter.delivery.message import IssueMessages
+from newsletter.delivery.recorder import Recorded, Recorder
 from newsletter.delivery.smtp import Messenger
 from newsletter.errors import DeliveryError, InputError, PermanentDeliveryError
 from newsletter.models import DeliveryStatus, Issue, IssueStatus, SubscriberStatus
@@ -35,6 +40,7 @@ from newsletter.tokens import address_hash
 log = logging.getLogger(__name__)
 UNKNOWN_USER_CODES = (550, 551, 553)
 MAX_BACKOFF = 24 * 3600.0
+POLL = 0.5  # seconds between looks at rows other senders hold
 PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 
 
@@ -80,41 +86,6 @@ def is_unknown_user(error: DeliveryError) -> bool:
     return not enhanced or enhanced.startswith("5.1.")
 
 
-class Recorder:
-    """Commits outcomes in groups; `add` returns once the caller's outcome is durable.
-
-    Whoever finds the lock free commits everything queued so far; callers whose
-    outcome went into that commit return without a transaction of their own.
-    """
-
-    def __init__(self, commit: Callable[[list[Recorded]], None]) -> None:
-        self._commit = commit
-        self._items: list[Recorded] = []
-        self._lock = asyncio.Lock()
-        self._generation = 0
-        self._committed = 0
-
-    async def add(self, item: Recorded) -> None:
-        self._items.append(item)
-        mine = self._generation
-        async with self._lock:
-            if self._committed > mine:
-                return
-            batch, self._items = self._items, []
-            self._generation += 1
-            await asyncio.to_thread(self._commit, batch)
-            self._committed = self._generation
-
-
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """An outcome with the row it is for and the error behind it, if any."""
-
-    claimed: Claimed
-    outcome: Outcome
-    error: DeliveryError | None = None
-
-
 class Run:
     """One sending run of one issue over one pool of connections."""
 
@@ -140,14 +111,13 @@ class Run:
 
     async def run(self, messenger: Messenger) -> Summary:
         queue: asyncio.Queue[Claimed | None] = asyncio.Queue(maxsize=self.batch)
-        workers = [
+        tasks = [asyncio.create_task(self._produce(queue))] + [
             asyncio.create_task(self._worker(queue, messenger)) for _ in range(self.smtp.pool_size)
         ]
         try:
-            await self._produce(queue)
-            await asyncio.gather(*workers)
+            await asyncio.gather(*tasks)  # a task that fails ends the run with its error
         finally:
-            for task in workers:
+            for task in tasks:
                 task.cancel()
         await asyncio.to_thread(self._finish)
         return self.summary
@@ -173,7 +143,7 @@ class Run:
                 delay = await asyncio.to_thread(self._until_due)
                 if delay is None or loop.time() - waiting_since + delay > self.smtp.lease_seconds:
                     break
-                await asyncio.sleep(max(0.05, delay))
+                await asyncio.sleep(min(max(0.05, delay), POLL))  # others may finish sooner
         finally:
             for _ in range(self.smtp.pool_size):
                 await queue.put(None)
@@ -349,9 +319,39 @@ def send_issue(
     if not total:
         run.summary.state = "finished" if issue.status is IssueStatus.SENT else "empty"
         return run.summary
+    helpers = app.settings.smtp.processes - 1
+    if not helpers:
+        return _drive(app, run)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(helpers, mp_context=context) as pool:
+        others = [pool.submit(send_in_helper, app.settings, issue_id) for _ in range(helpers)]
+        summary = _drive(app, run)
+        for other in others:
+            _merge(summary, other.result())
+    return summary
 
+
+def _drive(app: App, run: Run) -> Summary:
     async def main() -> Summary:
         async with Messenger(app.settings.smtp) as messenger:
             return await run.run(messenger)
 
     return asyncio.run(main())
+
+
+def send_in_helper(settings: Settings, issue_id: int) -> Summary:
+    """A helper process of `send_issue`: same issue, same ledger, its own pool and CPU."""
+    app = app_module.build(settings)
+    try:
+        with app.engine.connect() as conn:
+            issue = issues.get(conn, issue_id)
+        return _drive(app, Run(app, issue, _no_progress))
+    finally:
+        app.close()
+
+
+def _merge(summary: Summary, other: Summary) -> None:
+    for name in ("sent", "deferred", "failed", "skipped", "bounced", "bytes"):
+        setattr(summary, name, getattr(summary, name) + getattr(other, name))
+    if other.state == IssueStatus.PAUSED and summary.state != IssueStatus.PAUSED:
+        summary.state, summary.note = other.state, other.note
