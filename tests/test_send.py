@@ -18,6 +18,7 @@ from smtp_servers import Counting, RefuseAtConnect, Script, counting, faulty
 from newsletter import app as app_module
 from newsletter import config
 from newsletter.app import App
+from newsletter.cli import main
 from newsletter.delivery import control, send
 from newsletter.devsmtp import SMTPThread
 from newsletter.errors import InputError
@@ -335,3 +336,22 @@ def test_helper_processes_share_the_ledger_and_send_each_message_once(instance, 
     summary = send.send_issue(app, add_issue(app))
     assert summary.sent == 300 and summary.state == "finished"
     assert handler.received == {address(n): 1 for n in range(300)}
+
+
+def test_cli_send_dry_run_then_send_then_nothing_twice(instance, sink, capsys):
+    server, handler = sink
+    toml = instance / "newsletter.toml"
+    toml.write_text(toml.read_text() + f"\n[smtp]\nport = {server.port}\ntimeout = 2\n")
+    app = app_for(instance, server.port)
+    add_subscribers(app, 4)
+    issue_id = str(add_issue(app))
+    assert main(["--config", str(toml), "send", issue_id, "--dry-run"]) == 0
+    assert "dry run: 4 messages" in capsys.readouterr().out
+    assert main(["--config", str(toml), "send", issue_id]) == 0
+    assert main(["--config", str(toml), "send", issue_id]) == 0
+    out = capsys.readouterr().out
+    assert "sent 4, deferred 0, failed 0, skipped 0; finished" in out
+    assert "sent 0, deferred 0, failed 0, skipped 0; finished" in out
+    assert handler.total() == 4
+    assert main(["--config", str(toml), "send", "999"]) == 2
+    assert "no issue with id 999" in capsys.readouterr().err
