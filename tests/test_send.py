@@ -355,3 +355,19 @@ def test_cli_send_dry_run_then_send_then_nothing_twice(instance, sink, capsys):
     assert handler.total() == 4
     assert main(["--config", str(toml), "send", "999"]) == 2
     assert "no issue with id 999" in capsys.readouterr().err
+
+
+def test_a_slow_relay_keeps_its_leases_so_a_second_sender_takes_no_row_twice(instance):
+    server, handler = counting(pause=0.05)
+    with server:
+        app = app_for(instance, server.port, app_module.utc_now, pool_size=1, lease_seconds=0.3)
+        add_subscribers(app, 20)
+        issue_id = add_issue(app)
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(send.send_issue, app, issue_id)
+            while not handler.total():
+                time.sleep(0.01)
+            second = pool.submit(send.send_issue, app, issue_id)
+            summaries = [first.result(timeout=60), second.result(timeout=60)]
+    assert sum(s.sent for s in summaries) == 20
+    assert handler.received == {address(n): 1 for n in range(20)}

@@ -100,7 +100,7 @@ class Run:
         self.recorder = Recorder(self._commit)
         self.stopping = ""
         self.errors_in_row = 0
-        self.held = 0
+        self.held: set[int] = set()  # claimed here, outcome not yet recorded
         self.idle = asyncio.Event()
         self.suppressed: set[int] = set()
         pool = self.smtp.pool_size
@@ -114,10 +114,11 @@ class Run:
         tasks = [asyncio.create_task(self._produce(queue))] + [
             asyncio.create_task(self._worker(queue, messenger)) for _ in range(self.smtp.pool_size)
         ]
+        heartbeat = asyncio.create_task(self._renew_leases())
         try:
             await asyncio.gather(*tasks)  # a task that fails ends the run with its error
         finally:
-            for task in tasks:
+            for task in [*tasks, heartbeat]:
                 task.cancel()
         await asyncio.to_thread(self._finish)
         return self.summary
@@ -131,7 +132,7 @@ class Run:
                 claimed = await asyncio.to_thread(self._claim)
                 if claimed:
                     waiting_since = None
-                    self.held += len(claimed)
+                    self.held.update(row.delivery_id for row in claimed)
                     self.idle.clear()
                     for row in claimed:
                         await queue.put(row)
@@ -163,6 +164,18 @@ class Run:
         self.suppressed.update(hashes[h] for h in found)
         return claimed
 
+    async def _renew_leases(self) -> None:
+        """Keep the leases of rows still waiting here alive, so no other sender takes them."""
+        while True:
+            await asyncio.sleep(self.smtp.lease_seconds / 3)
+            if self.held:
+                await asyncio.to_thread(self._renew, list(self.held))
+
+    def _renew(self, ids: list[int]) -> None:
+        until = self.app.clock() + timedelta(seconds=self.smtp.lease_seconds)
+        with self.app.engine.begin() as conn:
+            ledger.renew(conn, ids, until)
+
     def _until_due(self) -> float | None:
         """Seconds until a row held by nobody alive (lease ended) or a retry is due."""
         with self.app.engine.connect() as conn:
@@ -176,7 +189,7 @@ class Run:
             else:
                 item = await self._attempt(row, messenger)
             await self.recorder.add(item)
-            self.held -= 1
+            self.held.discard(row.delivery_id)
             if not self.held:
                 self.idle.set()
             self._count(item)

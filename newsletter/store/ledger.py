@@ -178,6 +178,15 @@ def _claimed(conn: Connection, ids: Sequence[int]) -> list[Claimed]:
     ]
 
 
+# Extend the lease of rows a live sender still holds.
+def renew(conn: Connection, ids: Sequence[int], lease_until: datetime) -> None:
+    conn.execute(
+        update(deliveries)
+        .where(D.id.in_(ids), D.status == DeliveryStatus.SENDING)
+        .values(lease_until=lease_until)
+    )
+
+
 # Record what happened to claimed rows; only rows still in `sending` move.
 def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
     done = [o for o in outcomes if not o.release]
