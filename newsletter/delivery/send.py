@@ -154,6 +154,8 @@ class Run:
         now = self.app.clock()
         with self.app.engine.begin() as conn:
             status = ledger.issue_status(conn, self.issue.id)
+            if status is IssueStatus.SENT:  # another sender finished the last rows
+                return []
             if status is not IssueStatus.SENDING:
                 self.stopping = str(status)
                 return []
