@@ -98,7 +98,8 @@ class _Connection:
         return {line.split(" ")[0].upper() for line in lines[1:]}
 
     async def open(self) -> None:
-        tls = self.tls_context or ssl.create_default_context()
+        secure = self.settings.security != "none"
+        tls = (self.tls_context or ssl.create_default_context()) if secure else None
         implicit = self.settings.security == "tls"
         self.reader, self.writer = await asyncio.open_connection(
             self.settings.host, self.settings.port, ssl=tls if implicit else None
@@ -109,6 +110,7 @@ class _Connection:
             if "STARTTLS" not in features:
                 raise TemporaryDeliveryError("server does not offer STARTTLS", where=self.where)
             await self._command(b"STARTTLS", 220)
+            assert tls is not None
             await self.writer.start_tls(tls, server_hostname=self.settings.host)
             features = await self._ehlo()
         if self.settings.username:
