@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from pathlib import Path
 
 import dkim
 import pytest
-from smtp_servers import RefuseAtConnect, Script, counting, faulty
+from smtp_servers import Counting, RefuseAtConnect, Script, counting, faulty
 
 from newsletter.config import DKIMSettings, SMTPSettings
 from newsletter.delivery.dkim import Signer
@@ -131,3 +132,34 @@ def test_an_unreadable_dkim_key_is_a_config_error(tmp_path):
         Signer.load(DKIMSettings(), tmp_path / "key.pem", "example.org")
     with pytest.raises(ConfigError, match="cannot read DKIM key"):
         Signer.load(DKIMSettings(), tmp_path / "missing.pem", "example.org")
+
+
+def test_starttls_and_auth_plain_against_a_tls_server():
+    data = Path(__file__).parent / "data"
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(data / "smtp_test_tls.crt", data / "smtp_test_tls.key")
+    client_tls = ssl.create_default_context(cafile=str(data / "smtp_test_tls.crt"))
+    handler = Counting()
+    logins: list[tuple[bytes, bytes]] = []
+
+    def check(mechanism: str, login: bytes, password: bytes) -> bool:
+        logins.append((login, password))
+        return login == b"news" and password == b"s3cret"
+
+    server = SMTPThread(
+        handler,
+        tls_context=server_tls,
+        require_starttls=True,
+        auth_require_tls=True,
+        auth_callback=check,
+    )
+    with server:
+        smtp = settings(server.port, security="starttls", username="news", password="s3cret")
+
+        async def once() -> str:
+            async with Messenger(smtp, tls_context=client_tls) as messenger:
+                return await messenger.send(message())
+
+        reply = asyncio.run(once())
+    assert "accepted" in reply and handler.total() == 1
+    assert logins == [(b"news", b"s3cret")]
