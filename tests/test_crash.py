@@ -23,10 +23,10 @@ import sys
 from pathlib import Path
 from newsletter import app, config
 from newsletter.delivery.send import send_issue
-smtp = {"port": int(sys.argv[2]), "pool_size": %d, "lease_seconds": 1, "timeout": 5}
+smtp = {"port": int(sys.argv[2]), "pool_size": int(sys.argv[4]), "lease_seconds": 1, "timeout": 5}
 settings = config.load(Path(sys.argv[1]), {"smtp": smtp})
 send_issue(app.build(settings), int(sys.argv[3]))
-""" % POOL
+"""
 
 
 def wait_for(predicate, limit: float = 30.0) -> None:
@@ -47,7 +47,7 @@ def test_killed_send_resumes_without_losing_and_with_bounded_duplicates(instance
         add_subscribers(app, SUBSCRIBERS)
         issue_id = add_issue(app)
         child = subprocess.Popen(
-            [sys.executable, "-c", SEND, str(toml), str(server.port), str(issue_id)],
+            [sys.executable, "-c", SEND, str(toml), str(server.port), str(issue_id), str(POOL)],
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         )
         try:
