@@ -130,6 +130,17 @@ def _apply(app: App, notice: Notice, report: Report) -> None:
             report.bounced += 1
 
 
+def handle(app: App, data: bytes, report: Report) -> bool:
+    """Record the notices in one message; False when it is no delivery report."""
+    found = notices(message_from_bytes(data, policy=policy.compat32))
+    if not found:
+        report.ignored += 1
+        return False
+    for notice in found:
+        _apply(app, notice, report)
+    return True
+
+
 def process(app: App, maildir: Path) -> Report:
     """Read every unseen report in `maildir`, record it, and flag it seen."""
     if not (maildir / "new").is_dir() and not (maildir / "cur").is_dir():
@@ -140,12 +151,8 @@ def process(app: App, maildir: Path) -> Report:
         stored = box.get_message(key)
         if "S" in stored.get_flags():
             continue
-        found = notices(message_from_bytes(stored.as_bytes(), policy=policy.compat32))
-        if not found:
-            report.ignored += 1
+        if not handle(app, stored.as_bytes(), report):
             continue
-        for notice in found:
-            _apply(app, notice, report)
         stored.set_subdir("cur")
         stored.add_flag("S")
         box[key] = stored

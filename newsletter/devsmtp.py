@@ -16,6 +16,7 @@ import logging
 import mailbox
 import socket
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,19 +27,39 @@ log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 
 
-class MaildirSink:
-    """aiosmtpd handler: accept everything, file it in a Maildir (new/)."""
+Inbound = Callable[[bytes, Sequence[str]], bool]
 
-    def __init__(self, maildir: Path) -> None:
+
+def _ignore(_data: bytes, _recipients: Sequence[str]) -> bool:
+    return False
+
+
+class MaildirSink:
+    """aiosmtpd handler: accept everything, file it in a Maildir.
+
+    `inbound` may act on a message (an unsubscribe request, a bounce report for
+    the instance's own addresses); what it acted on is filed as already seen, so
+    a later `newsletter bounces process` or `unsubscribes process` skips it.
+    """
+
+    def __init__(self, maildir: Path, inbound: Inbound = _ignore) -> None:
         self.path = maildir
-        self.box = mailbox.Maildir(str(maildir), create=True)
+        for sub in ("tmp", "new", "cur"):  # Maildir(create=True) skips an existing empty folder
+            (maildir / sub).mkdir(parents=True, exist_ok=True)
+        self.box = mailbox.Maildir(str(maildir), create=False)
+        self.inbound = inbound
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
         sender = envelope.mail_from or ""
+        handled = self.inbound(data, list(envelope.rcpt_tos))
         for recipient in envelope.rcpt_tos:
             trace = f"Return-Path: <{sender}>\r\nDelivered-To: {recipient}\r\n".encode()
-            self.box.add(trace + data)
+            stored = mailbox.MaildirMessage(trace + data)
+            if handled:
+                stored.set_subdir("cur")
+                stored.add_flag("S")
+            self.box.add(stored)
         log.info("stored message from %s for %d recipient(s)", sender, len(envelope.rcpt_tos))
         return "250 2.0.0 stored"
 
@@ -99,12 +120,14 @@ class SMTPThread:
         self.stop()
 
 
-def sink(maildir: Path, port: int = 0, host: str = LOOPBACK) -> SMTPThread:
+def sink(
+    maildir: Path, port: int = 0, host: str = LOOPBACK, inbound: Inbound = _ignore
+) -> SMTPThread:
     """A Maildir sink ready to start (`with sink(dir) as server: server.port`)."""
-    return SMTPThread(MaildirSink(maildir), host=host, port=port)
+    return SMTPThread(MaildirSink(maildir, inbound), host=host, port=port)
 
 
-def serve(maildir: Path, port: int, host: str = LOOPBACK) -> None:
+def serve(maildir: Path, port: int, host: str = LOOPBACK, inbound: Inbound = _ignore) -> None:
     """Run a sink until interrupted (the `newsletter devsmtp` command)."""
-    with sink(maildir, port=port, host=host):
+    with sink(maildir, port=port, host=host, inbound=inbound):
         threading.Event().wait()

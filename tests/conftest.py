@@ -8,10 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers_delivery import add_issue, add_subscribers, app_for
+from smtp_servers import counting
 
 from newsletter import app as app_module
 from newsletter import config
 from newsletter.app import App
+from newsletter.delivery import send
 from newsletter.store import db
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,3 +70,15 @@ def app(settings: config.Settings) -> Iterator[App]:
     db.migrate(built.engine)
     yield built
     built.close()
+
+
+@pytest.fixture
+def sent(instance: Path) -> tuple[App, int, list[int]]:
+    """Four subscribers who were each sent one issue through a real SMTP server."""
+    server, _ = counting()
+    with server:
+        built = app_for(instance, server.port)
+        ids = add_subscribers(built, 4)
+        issue_id = add_issue(built)
+        send.send_issue(built, issue_id)
+    return built, issue_id, ids

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from newsletter import app as app_module
+from newsletter import config
 from newsletter.app import App
 from newsletter.models import SubscriberStatus
-from newsletter.store import issues
+from newsletter.store import db, issues
 from newsletter.store import subscribers as subscriber_store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -65,3 +69,31 @@ def add_issue(app: App, list_name: str = "weekly", subject: str = "Notes #1: Caf
             now=NOW,
         )
     return issue.id
+
+
+def app_for(instance: Path, port: int, clock: Any = lambda: NOW, **smtp: Any) -> App:
+    """An App whose [smtp] points at a test server, with short timeouts and no backoff."""
+    values = {"port": port, "timeout": 2, "retry_base_seconds": 0, "pool_size": 3} | smtp
+    settings = config.load(instance / "newsletter.toml", {"smtp": values})
+    built = app_module.build(settings, clock=clock)
+    db.migrate(built.engine)
+    return built
+
+
+def dsn(recipient: str, action: str, status: str, original_id: str, to: str = "") -> bytes:
+    """A report shaped like Postfix's: human part, delivery-status, returned headers."""
+    return (
+        "From: MAILER-DAEMON@mx.example.com\r\n"
+        f"To: {to or 'bounces@example.org'}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you...\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.com\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: {action}\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp; {status[0]}50 {status} mailbox problem\r\n\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: notes@example.org\r\nMessage-ID: {original_id}\r\nSubject: Notes\r\n\r\n"
+        "--B--\r\n"
+    ).encode()

@@ -3,48 +3,14 @@
 from __future__ import annotations
 
 import mailbox
-from pathlib import Path
 
 import pytest
-from helpers_delivery import add_issue, add_subscribers, address
-from smtp_servers import counting
-from test_send import app_for
+from helpers_delivery import address, dsn
 
 from newsletter import bounces
-from newsletter.delivery import send
 from newsletter.errors import InputError
 from newsletter.models import SubscriberStatus
 from newsletter.store import subscribers as subscriber_store
-
-
-def dsn(recipient: str, action: str, status: str, original_id: str, to: str = "") -> bytes:
-    """A report shaped like Postfix's: human part, delivery-status, returned headers."""
-    return (
-        "From: MAILER-DAEMON@mx.example.com\r\n"
-        f"To: {to or 'bounces@example.org'}\r\n"
-        "Subject: Undelivered Mail Returned to Sender\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
-        "--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you...\r\n"
-        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.example.com\r\n\r\n"
-        f"Final-Recipient: rfc822; {recipient}\r\nAction: {action}\r\nStatus: {status}\r\n"
-        f"Diagnostic-Code: smtp; {status[0]}50 {status} mailbox problem\r\n\r\n"
-        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"From: notes@example.org\r\nMessage-ID: {original_id}\r\nSubject: Notes\r\n\r\n"
-        "--B--\r\n"
-    ).encode()
-
-
-@pytest.fixture
-def sent(instance: Path):
-    server, _ = counting()
-    with server:
-        app = app_for(instance, server.port)
-        ids = add_subscribers(app, 4)
-        issue_id = add_issue(app)
-        send.send_issue(app, issue_id)
-    return app, issue_id, ids
 
 
 def test_hard_bounce_by_message_id_and_soft_ones_up_to_the_limit(sent, tmp_path):

@@ -41,6 +41,7 @@ LAYERS = {
     "newsletter.devsmtp": 7,
     "newsletter.bounces": 7,
     "newsletter.unsubscribes": 7,
+    "newsletter.inbound": 7,
     "newsletter.issues": WIRING,
     "newsletter.pipeline": WIRING,
     "newsletter.demo": WIRING,

@@ -8,16 +8,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes, policy
 from pathlib import Path
-from typing import Any
 
 import dkim
 import pytest
-from helpers_delivery import NOW, add_issue, add_subscribers, address
+from helpers_delivery import NOW, add_issue, add_subscribers, address, app_for
 from smtp_servers import Counting, RefuseAtConnect, Script, counting, faulty
 
 from newsletter import app as app_module
 from newsletter import config
-from newsletter.app import App
 from newsletter.cli import main
 from newsletter.delivery import control, send
 from newsletter.devsmtp import SMTPThread
@@ -26,15 +24,6 @@ from newsletter.models import Cadence, IssueStatus, Preferences, SubscriberStatu
 from newsletter.render import personalise, subscriber_values
 from newsletter.store import db, issues, ledger
 from newsletter.store import subscribers as subscriber_store
-
-
-def app_for(instance: Path, port: int, clock: Any = lambda: NOW, **smtp: Any) -> App:
-    """An App whose [smtp] points at a test server, with short timeouts and no backoff."""
-    values = {"port": port, "timeout": 2, "retry_base_seconds": 0, "pool_size": 3} | smtp
-    settings = config.load(instance / "newsletter.toml", {"smtp": values})
-    built = app_module.build(settings, clock=clock)
-    db.migrate(built.engine)
-    return built
 
 
 @pytest.fixture

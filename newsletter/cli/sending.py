@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from newsletter import bounces, devsmtp
+from newsletter import bounces, devsmtp, inbound
 from newsletter.app import App
-from newsletter.cli.common import add, settings, with_app
+from newsletter.cli.common import add, with_app
 from newsletter.delivery import control
 from newsletter.delivery.progress import line, reporter
 from newsletter.delivery.send import send_issue
@@ -36,12 +36,12 @@ def send(app: App, args: argparse.Namespace) -> int:
     return 0 if summary.state in ("finished", "empty") else 3
 
 
-def serve_devsmtp(args: argparse.Namespace) -> int:
-    instance = settings(args)
+def serve_devsmtp(app: App, args: argparse.Namespace) -> int:
+    instance = app.settings
     maildir = Path(args.maildir) if args.maildir else instance.path(instance.paths.maildir)
     port = args.port or instance.smtp.port
     print(f"devsmtp: listening on 127.0.0.1:{port}, writing {maildir} (Ctrl-C stops)", flush=True)
-    devsmtp.serve(maildir, port)
+    devsmtp.serve(maildir, port, inbound=inbound.handler(app))
     return 0
 
 
@@ -61,7 +61,11 @@ def register(commands: Any) -> None:
     for action in ("pause", "resume", "cancel"):
         group.add_argument(f"--{action}", dest="action", action="store_const", const=action)
     sub = add(
-        commands, "devsmtp", serve_devsmtp, "Run the embedded SMTP sink.", "newsletter devsmtp"
+        commands,
+        "devsmtp",
+        with_app(serve_devsmtp),
+        "Run the embedded SMTP sink.",
+        "newsletter devsmtp",
     )
     sub.add_argument("--maildir", metavar="DIR", help="Maildir to write (default paths.maildir)")
     sub.add_argument("--port", type=int, help="port on 127.0.0.1 (default smtp.port)")
