@@ -21,6 +21,10 @@ from newsletter.placeholders import neutralise
 NOT_XML_CHARACTER = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 WEB_SCHEMES = frozenset({"http", "https"})
+# An http(s) URL with a plain host and no character urljoin would change or reject.
+ALREADY_ABSOLUTE = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][^\s\x00-\x20\x7f\"'<>\\\[\]`{}|^]*)?\Z"
+)
 TAGS = frozenset(
     {
         *("a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "dl"),
@@ -62,6 +66,8 @@ def clean_text(value: str) -> str:
 
 def absolute_url(value: str, base: str, schemes: frozenset[str] = LINK_SCHEMES) -> str:
     """`value` resolved against `base`, or "" when its scheme is not allowed (javascript:…)."""
+    if ALREADY_ABSOLUTE.match(value) and value[: value.index(":")].lower() in schemes:
+        return neutralise(value)  # what urljoin would return, without its cost (feeds re-check)
     try:
         resolved = urljoin(base, NOT_XML_CHARACTER.sub("", value).strip())
         scheme = urlsplit(resolved).scheme.lower()
