@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from newsletter import bounces, devsmtp, inbound
+from newsletter import bounces, devsmtp, inbound, issues
 from newsletter.app import App
 from newsletter.cli.common import add, with_app
 from newsletter.delivery import control
@@ -18,20 +18,21 @@ CONTROLS = {"pause": control.pause, "cancel": control.cancel}
 
 
 def send(app: App, args: argparse.Namespace) -> int:
+    issue_id = issues.find(app, args.issue).id
     if args.action in CONTROLS:
-        CONTROLS[args.action](app, args.issue)
+        CONTROLS[args.action](app, issue_id)
         print(f"issue {args.issue}: {args.action} done")
         return 0
     if args.to:
-        print(f"test copy to {args.to}: {control.send_test(app, args.issue, args.to)}")
+        print(f"test copy to {args.to}: {control.send_test(app, issue_id, args.to)}")
         return 0
     if args.dry_run:
-        summary = control.dry_run(app, args.issue)
+        summary = control.dry_run(app, issue_id)
         print(f"dry run: {summary.total} messages, {summary.bytes} bytes, nothing sent")
         return 0
     run = control.resume if args.action == "resume" else send_issue
     with reporter(sys.stderr) as progress:
-        summary = run(app, args.issue, retry_failed=args.retry_failed, progress=progress)
+        summary = run(app, issue_id, retry_failed=args.retry_failed, progress=progress)
     print(f"{line(summary)}; {summary.state}" + (f": {summary.note}" if summary.note else ""))
     return 0 if summary.state in ("finished", "empty") else 3
 
@@ -52,8 +53,8 @@ def process_bounces(app: App, args: argparse.Namespace) -> int:
 
 
 def register(commands: Any) -> None:
-    sub = add(commands, "send", with_app(send), "Send an issue.", "newsletter send 1")
-    sub.add_argument("issue", type=int, help="issue id")
+    sub = add(commands, "send", with_app(send), "Send an issue.", "newsletter send weekly/3")
+    sub.add_argument("issue", help="issue id or LIST/NUMBER")
     sub.add_argument("--retry-failed", action="store_true", help="resend deferred and failed rows")
     sub.add_argument("--dry-run", action="store_true", help="build every message, send none")
     sub.add_argument("--to", metavar="ADDRESS", help="send one marked test copy, not recorded")
