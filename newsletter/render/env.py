@@ -25,12 +25,17 @@ from newsletter.placeholders import marker
 from newsletter.resources import default_templates
 
 
+def theme_loader(instance_templates: Path) -> ChoiceLoader:
+    """The instance's templates first, then the package's default theme (emails and pages)."""
+    return ChoiceLoader(
+        [FileSystemLoader(instance_templates), FileSystemLoader(default_templates())]
+    )
+
+
 def environment(instance_templates: Path) -> Environment:
     """One environment per process: templates are parsed once and cached by Jinja."""
     env = Environment(
-        loader=ChoiceLoader(
-            [FileSystemLoader(instance_templates), FileSystemLoader(default_templates())]
-        ),
+        loader=theme_loader(instance_templates),
         autoescape=select_autoescape(["html", "htm", "xml"]),
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader
+from jinja2 import Environment
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,7 +21,8 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsletter.config import Settings
-from newsletter.resources import default_templates
+from newsletter.render.digest import long_date
+from newsletter.render.env import theme_loader
 
 log = logging.getLogger(__name__)
 
@@ -108,22 +108,12 @@ def accepts_gzip(request: Request) -> bool:
     return False
 
 
-def display_date(value: datetime, zone: str) -> str:
-    """A reader's date in the site's time zone, like the seed page ("July 29, 2015")."""
-    local = value.astimezone(ZoneInfo(zone))
-    return f"{local:%B} {local.day}, {local.year}"
-
-
 def templates(settings: Settings, globals_: Mapping[str, Any]) -> Jinja2Templates:
     """Autoescaping Jinja2: the instance's templates/ first, then the package's default theme."""
-    loader = ChoiceLoader(
-        [
-            FileSystemLoader(settings.path(settings.paths.templates)),
-            FileSystemLoader(default_templates()),
-        ]
-    )
+    loader = theme_loader(settings.path(settings.paths.templates))
     env = Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    env.filters["display_date"] = lambda value: display_date(value, settings.site.timezone)
+    zone = ZoneInfo(settings.site.timezone)
+    env.filters["display_date"] = lambda value: long_date(value, zone)
     env.globals.update(globals_)
     return Jinja2Templates(env=env)
 
