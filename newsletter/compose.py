@@ -13,7 +13,6 @@ cut-off's timestamp are never lost when an issue was cut at `max_articles`.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,13 +25,12 @@ from newsletter.errors import ConfigError
 from newsletter.links import Links
 from newsletter.models import Article, Preferences, Teaser
 from newsletter.sanitize import excerpt as shorten
-from newsletter.sanitize import html_to_text
+from newsletter.sanitize import html_to_text, one_line
 
 EXCERPT_CHARS = 160
 PREHEADER_CHARS = 140
 VARIANT_CHARS = 64  # the width of issues.variant
 SUBJECT_HARD_LIMIT = 250  # beyond this a template is broken; preflight flags anything over 78
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +60,6 @@ class IssuePlan:
     template: str = "digest"
     variant: str = ""
     updated: tuple[Article, ...] = ()  # sent before, edited since: "updated" notices
-
-
-def one_line(text: str) -> str:
-    """Control characters (CR, LF, tabs …) out, whitespace collapsed: safe for a header."""
-    return " ".join(CONTROL.sub(" ", text).split())
 
 
 def excerpt(article: Article, limit: int = EXCERPT_CHARS) -> str:

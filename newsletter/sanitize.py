@@ -19,6 +19,7 @@ import nh3
 from newsletter.placeholders import neutralise
 
 NOT_XML_CHARACTER = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 WEB_SCHEMES = frozenset({"http", "https"})
 # An http(s) URL with a plain host and no character urljoin would change or reject.
@@ -57,6 +58,11 @@ EXCERPT_LENGTH = 160
 SLUG_LENGTH = 80
 APOSTROPHES = re.compile("['’ʼ]")
 NOT_SLUG = re.compile(r"[\W_]+")
+
+
+def one_line(text: str) -> str:
+    """Control characters (CR, LF, tabs …) out, whitespace collapsed: safe for a header."""
+    return " ".join(CONTROL.sub(" ", text).split())
 
 
 def clean_text(value: str) -> str:

@@ -10,7 +10,6 @@ exactly what the staff preview shows.
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
 from email.utils import make_msgid
 
@@ -18,13 +17,9 @@ from newsletter.app import App
 from newsletter.delivery import mime
 from newsletter.delivery.dkim import Signer
 from newsletter.models import Issue, OutgoingMessage, Subscriber, SubscriberStatus
-from newsletter.render import subscriber_values
+from newsletter.render import escape_html, subscriber_values
 
 TEST_MARK = "[TEST] "
-
-
-def _html_escape(value: str) -> str:
-    return html.escape(value, quote=True)
 
 
 class IssueMessages:
@@ -48,7 +43,7 @@ class IssueMessages:
             (TEST_MARK if test else "") + issue.subject,
             [
                 mime.Body.parse("plain", issue.text),
-                mime.Body.parse("html", issue.html, _html_escape),
+                mime.Body.parse("html", issue.html, escape_html),
             ],
             reply_to=mime.Address(reply_to) if reply_to else None,
             headers=[mime.list_id(title, issue.list_name, self.domain), ("Precedence", "bulk")],

@@ -31,6 +31,7 @@ from email.utils import format_datetime, make_msgid
 from newsletter.errors import InputError
 from newsletter.models import OutgoingMessage
 from newsletter.placeholders import Filler
+from newsletter.sanitize import one_line
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
@@ -61,11 +62,6 @@ class Address:
     name: str = ""
 
 
-def clean(value: str) -> str:
-    """Text with every control character and run of whitespace turned into one space."""
-    return " ".join(CONTROL.sub(" ", value).split())
-
-
 def check_address(email: str, where: str = "address") -> str:
     """The address if it is a plain ASCII mailbox; InputError otherwise (never 'fixed')."""
     if not ADDRESS.match(email) or len(email) > 254:
@@ -86,19 +82,19 @@ def _encoded(text: str, charset: Charset, header_name: str) -> str:
 
 def unstructured(name: str, value: str) -> bytes:
     """One header line (folded) for free text such as a subject."""
-    return _line(name, _encoded(clean(value), SUBJECT_CHARSET, name))
+    return _line(name, _encoded(one_line(value), SUBJECT_CHARSET, name))
 
 
 def mailbox(name: str, address: Address) -> bytes:
     """One header line naming a mailbox, its display name encoded when it needs to be."""
-    email = check_address(clean(address.email), where=f"{name} header")
+    email = check_address(one_line(address.email), where=f"{name} header")
     display = _phrase(address.name, name)
     return _line(name, f"{display} <{email}>" if display else email)
 
 
 def _phrase(text: str, header_name: str) -> str:
     """A display name: quoted when ASCII, base64 encoded words otherwise; '' when empty."""
-    display = clean(text)
+    display = one_line(text)
     if not display:
         return ""
     if display.isascii() and "=?" not in display:
@@ -282,7 +278,7 @@ def simple_message(
     data = prepared.render(recipient, msgid, date or datetime.now(UTC))
     return OutgoingMessage(
         sender=envelope_sender or sender.email,
-        recipient=check_address(clean(recipient.email), where="To"),
+        recipient=check_address(one_line(recipient.email), where="To"),
         data=data,
         message_id=msgid,
     )

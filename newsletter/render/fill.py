@@ -11,11 +11,11 @@ from __future__ import annotations
 import html
 from functools import lru_cache
 
-from newsletter.compose import one_line
 from newsletter.errors import RenderError
 from newsletter.links import Links
 from newsletter.models import Issue, Subscriber
 from newsletter.placeholders import FIELDS, Filler
+from newsletter.sanitize import one_line
 from newsletter.tokens import Purpose, Tokens
 
 # A greeting still reads well for a subscriber without a name, and on the web copy.
