@@ -31,7 +31,7 @@ from sqlalchemy import (
 
 from newsletter.models import DeliveryStatus, IssueStatus, Preferences, SubscriberStatus
 from newsletter.store.schema import bounces, deliveries, issues, memberships, subscribers
-from newsletter.store.subscribers import _preferences as parse_preferences
+from newsletter.store.subscribers import preferences_from_row as parse_preferences
 
 D = deliveries.c
 NO_PREFERENCES = ("{}", "null")  # JSON text of a subscriber who chose nothing

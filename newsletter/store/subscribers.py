@@ -61,7 +61,7 @@ SUBSCRIBER_COLUMNS = (
 )
 
 
-def _preferences(data: dict[str, Any] | None) -> Preferences:
+def preferences_from_row(data: dict[str, Any] | None) -> Preferences:
     data = data or {}
     cadence = data.get("cadence")
     return Preferences(
@@ -82,7 +82,7 @@ def _subscriber(row: Row[Any], list_names: Sequence[str]) -> Subscriber:
         name=row.name,
         status=SubscriberStatus(row.status),
         lists=tuple(list_names),
-        preferences=_preferences(row.preferences),
+        preferences=preferences_from_row(row.preferences),
         created_at=row.created_at,
         confirmed_at=row.confirmed_at,
         confirmed_ip=row.confirmed_ip or "",
