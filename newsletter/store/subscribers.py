@@ -21,7 +21,6 @@ from sqlalchemy import (
     Table,
     and_,
     delete,
-    func,
     insert,
     select,
     update,
@@ -349,9 +348,3 @@ def bounces_of(conn: Connection, subscriber_id: int) -> list[dict[str, Any]]:
         .order_by(bounces.c.id)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
-
-
-# How many subscribers are in each status.
-def count_by_status(conn: Connection) -> dict[str, int]:
-    query = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
-    return {status: int(n) for status, n in conn.execute(query)}
