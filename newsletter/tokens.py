@@ -8,7 +8,7 @@ A tampered, expired or other-purpose token raises InputError and changes nothing
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -68,10 +68,18 @@ class Tokens:
             )
             for purpose in Purpose
         }
+        # Signers are stateless: made once, not once per token as `dumps` would.
+        self._signers = {purpose: s.make_signer() for purpose, s in self._serializers.items()}
 
     def make(self, purpose: Purpose, subscriber_id: int, email: str) -> str:
-        payload = [subscriber_id, address_hash(email)[:16]]
-        return str(self._serializers[purpose].dumps(payload))
+        return self.make_each((purpose,), subscriber_id, email)[0]
+
+    def make_each(self, purposes: Sequence[Purpose], subscriber_id: int, email: str) -> list[str]:
+        """One token per purpose for the same subscriber. The payload is the same for every
+        purpose (only the salt differs), so it is encoded once; a send makes two per message."""
+        encoder = self._serializers[purposes[0]]
+        payload = encoder.dump_payload([subscriber_id, address_hash(email)[:16]])
+        return [self._signers[purpose].sign(payload).decode("ascii") for purpose in purposes]
 
     def read(self, purpose: Purpose, token: str) -> tuple[int, str]:
         """(subscriber id, address hash prefix); InputError when the token is not good."""

@@ -13,12 +13,15 @@ subscriber bounced, and too many errors in a row pause the issue.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import multiprocessing
 import random
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +35,7 @@ from newsletter.delivery.recorder import Recorded, Recorder
 from newsletter.delivery.smtp import Messenger
 from newsletter.errors import DeliveryError, InputError, PermanentDeliveryError
 from newsletter.models import DeliveryStatus, Issue, IssueStatus, SubscriberStatus
-from newsletter.store import issues, ledger
+from newsletter.store import Connection, issues, ledger
 from newsletter.store import subscribers as subscriber_store
 from newsletter.store.ledger import Claimed, Outcome
 from newsletter.tokens import address_hash
@@ -87,7 +90,13 @@ def is_unknown_user(error: DeliveryError) -> bool:
 
 
 class Run:
-    """One sending run of one issue over one pool of connections."""
+    """One sending run of one issue over one pool of connections.
+
+    Every database step runs on the event loop's thread over one held connection:
+    each is a short indexed statement over a batch, cheaper than a hand-off to
+    a thread. Workers share one deque of claimed rows; the worker that finds it
+    empty claims the next batch before any other can look.
+    """
 
     def __init__(self, app: App, issue: Issue, progress: Progress, *, seed: int | None = None):
         self.app = app
@@ -100,9 +109,11 @@ class Run:
         self.recorder = Recorder(self._commit)
         self.stopping = ""
         self.errors_in_row = 0
+        self.rows: deque[Claimed] = deque()
         self.held: set[int] = set()  # claimed here, outcome not yet recorded
         self.idle = asyncio.Event()
         self.suppressed: set[int] = set()
+        self.conn: Connection | None = None
         pool = self.smtp.pool_size
         self.batch = max(pool, min(500, pool * 25))
         if self.smtp.rate_per_second > 0:
@@ -110,93 +121,111 @@ class Run:
             self.batch = max(1, min(self.batch, paced))
 
     async def run(self, messenger: Messenger) -> Summary:
-        queue: asyncio.Queue[Claimed | None] = asyncio.Queue(maxsize=self.batch)
-        tasks = [asyncio.create_task(self._produce(queue))] + [
-            asyncio.create_task(self._worker(queue, messenger)) for _ in range(self.smtp.pool_size)
-        ]
-        heartbeat = asyncio.create_task(self._renew_leases())
-        try:
-            await asyncio.gather(*tasks)  # a task that fails ends the run with its error
-        finally:
-            for task in [*tasks, heartbeat]:
-                task.cancel()
-        await asyncio.to_thread(self._finish)
+        with self.app.engine.connect() as conn:
+            self.conn = conn
+            workers = [
+                asyncio.create_task(self._worker(messenger)) for _ in range(self.smtp.pool_size)
+            ]
+            heartbeat = asyncio.create_task(self._renew_leases())
+            try:
+                await asyncio.gather(*workers)  # a worker that fails ends the run with its error
+            finally:
+                for task in [*workers, heartbeat]:
+                    task.cancel()
+            self._finish()
         return self.summary
 
-    async def _produce(self, queue: asyncio.Queue[Claimed | None]) -> None:
-        """Claim due rows until none is left, the issue stops sending, or errors pile up."""
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """One transaction on the run's connection."""
+        assert self.conn is not None, "only while running"
+        with self.conn.begin():
+            yield self.conn
+
+    async def _next(self) -> Claimed | None:
+        """The next row to work on; None once nothing is left that this run should wait for."""
         loop = asyncio.get_running_loop()
         waiting_since: float | None = None
-        try:
-            while not self.stopping:
-                claimed = await asyncio.to_thread(self._claim)
-                if claimed:
-                    waiting_since = None
-                    self.held.update(row.delivery_id for row in claimed)
-                    self.idle.clear()
-                    for row in claimed:
-                        await queue.put(row)
-                    continue
-                if self.held:
-                    await self.idle.wait()
-                    continue
-                waiting_since = waiting_since or loop.time()
-                delay = await asyncio.to_thread(self._until_due)
-                if delay is None or loop.time() - waiting_since + delay > self.smtp.lease_seconds:
-                    break
-                await asyncio.sleep(min(max(0.05, delay), POLL))  # others may finish sooner
-        finally:
-            for _ in range(self.smtp.pool_size):
-                await queue.put(None)
+        while True:
+            if self.rows:
+                return self.rows.popleft()
+            if self.stopping:
+                return None
+            if self._claim():
+                waiting_since = None
+                continue
+            if self.held:  # rows in flight here may come back deferred
+                self.idle.clear()
+                self.recorder.flush()  # outcomes waiting for a commit keep rows held
+                await self.idle.wait()
+                continue
+            waiting_since = waiting_since or loop.time()
+            delay = self._until_due()
+            if delay is None or loop.time() - waiting_since + delay > self.smtp.lease_seconds:
+                return None
+            await asyncio.sleep(min(max(0.05, delay), POLL))  # others may finish sooner
 
-    def _claim(self) -> list[Claimed]:
-        """The next batch, or nothing when the issue was paused or cancelled meanwhile."""
+    def _claim(self) -> bool:
+        """Claim the next batch; False when none is due or the issue was paused or cancelled."""
         now = self.app.clock()
-        with self.app.engine.begin() as conn:
+        with self._begin() as conn:
             status = ledger.issue_status(conn, self.issue.id)
             if status is IssueStatus.SENT:  # another sender finished the last rows
-                return []
+                return False
             if status is not IssueStatus.SENDING:
                 self.stopping = str(status)
-                return []
+                return False
             lease = now + timedelta(seconds=self.smtp.lease_seconds)
             claimed = ledger.claim(conn, self.issue.id, now, lease, self.batch)
             hashes = {address_hash(row.email): row.delivery_id for row in claimed}
             found = subscriber_store.suppressed_hashes(conn, list(hashes)) if hashes else set()
         self.suppressed.update(hashes[h] for h in found)
-        return claimed
+        self.held.update(row.delivery_id for row in claimed)
+        self.rows.extend(claimed)
+        return bool(claimed)
 
     async def _renew_leases(self) -> None:
         """Keep the leases of rows still waiting here alive, so no other sender takes them."""
         while True:
             await asyncio.sleep(self.smtp.lease_seconds / 3)
             if self.held:
-                await asyncio.to_thread(self._renew, list(self.held))
-
-    def _renew(self, ids: list[int]) -> None:
-        until = self.app.clock() + timedelta(seconds=self.smtp.lease_seconds)
-        with self.app.engine.begin() as conn:
-            ledger.renew(conn, ids, until)
+                until = self.app.clock() + timedelta(seconds=self.smtp.lease_seconds)
+                with self._begin() as conn:
+                    ledger.renew(conn, list(self.held), until)
 
     def _until_due(self) -> float | None:
         """Seconds until a row held by nobody alive (lease ended) or a retry is due."""
-        with self.app.engine.connect() as conn:
+        with self._begin() as conn:
             due = ledger.next_due(conn, self.issue.id)
         return None if due is None else (due - self.app.clock()).total_seconds()
 
-    async def _worker(self, queue: asyncio.Queue[Claimed | None], messenger: Messenger) -> None:
-        while (row := await queue.get()) is not None:
+    async def _worker(self, messenger: Messenger) -> None:
+        """Send rows one after another; each message's final dot waits for the previous
+        outcome to be durable (see recorder.py), so the commit overlaps the transfer."""
+        previous: asyncio.Future[None] | None = None
+        while (row := await self._next()) is not None:
             if self.stopping:
                 item = Recorded(row, Outcome(row.delivery_id, DeliveryStatus.QUEUED, release=True))
             else:
-                item = await self._attempt(row, messenger)
-            await self.recorder.add(item)
-            self.held.discard(row.delivery_id)
-            if not self.held:
-                self.idle.set()
-            self._count(item)
+                item = await self._attempt(row, messenger, previous)
+            previous = self.recorder.add(item)
+            previous.add_done_callback(functools.partial(self._recorded, item))
+            if item.outcome.status is not DeliveryStatus.SENT:  # counted before the next try,
+                await self.recorder.durable(previous)  # so a run of errors pauses in time
+        if previous is not None:
+            await self.recorder.durable(previous)
 
-    async def _attempt(self, row: Claimed, messenger: Messenger) -> Recorded:
+    def _recorded(self, item: Recorded, durable: asyncio.Future[None]) -> None:
+        if durable.cancelled() or durable.exception():
+            return
+        self.held.discard(item.claimed.delivery_id)
+        if not self.held:
+            self.idle.set()
+        self._count(item)
+
+    async def _attempt(
+        self, row: Claimed, messenger: Messenger, previous: asyncio.Future[None] | None
+    ) -> Recorded:
         if row.subscriber_status != SubscriberStatus.ACTIVE or row.delivery_id in self.suppressed:
             reason = "suppressed" if row.delivery_id in self.suppressed else row.subscriber_status
             return Recorded(
@@ -204,8 +233,9 @@ class Run:
             )
         message = self.messages.build(row.subscriber_id, row.email, row.name, self.app.clock())
         self.summary.bytes += len(message.data)
+        gate = None if previous is None else functools.partial(self.recorder.durable, previous)
         try:
-            reply = await messenger.send(message)
+            reply = await messenger.send(message, gate)
         except PermanentDeliveryError as error:
             return Recorded(row, Outcome(row.delivery_id, DeliveryStatus.FAILED, str(error)), error)
         except DeliveryError as error:
@@ -241,7 +271,7 @@ class Run:
 
     def _commit(self, items: list[Recorded]) -> None:
         now = self.app.clock()
-        with self.app.engine.begin() as conn:
+        with self._begin() as conn:
             ledger.record(conn, [item.outcome for item in items], now)
             for item in items:
                 error = item.error
@@ -267,7 +297,7 @@ class Run:
     def _finish(self) -> None:
         """Close the issue when no row is left to send; pause it when errors piled up."""
         now = self.app.clock()
-        with self.app.engine.begin() as conn:
+        with self._begin() as conn:
             counts = ledger.counts(conn, self.issue.id)
             left = sum(counts[s] for s in PENDING)
             if self.stopping == IssueStatus.PAUSED:

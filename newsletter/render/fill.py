@@ -24,12 +24,14 @@ NAMELESS = "there"
 
 def subscriber_values(links: Links, tokens: Tokens, subscriber: Subscriber) -> dict[str, str]:
     """What one subscriber's copy needs: their name and their signed personal links."""
-    ident = (subscriber.id, subscriber.email)
+    unsubscribe, preferences = tokens.make_each(
+        (Purpose.UNSUBSCRIBE, Purpose.PREFERENCES), subscriber.id, subscriber.email
+    )
     return {
         "name": one_line(subscriber.name) or NAMELESS,
         "email": one_line(subscriber.email),
-        "unsubscribe_url": links.unsubscribe(tokens.make(Purpose.UNSUBSCRIBE, *ident)),
-        "preferences_url": links.preferences(tokens.make(Purpose.PREFERENCES, *ident)),
+        "unsubscribe_url": links.unsubscribe(unsubscribe),
+        "preferences_url": links.preferences(preferences),
     }
 
 

@@ -135,16 +135,23 @@ def _due(status: DeliveryStatus, now: datetime) -> Any:
     return D.status == status
 
 
+def _of_subscriber(column: Any) -> Any:
+    """One column of the row's subscriber, for RETURNING (a subquery: RETURNING cannot join)."""
+    return select(column).where(subscribers.c.id == D.subscriber_id).scalar_subquery()
+
+
 # Take up to `limit` due rows of an issue (expired leases, due retries, then queued).
 def claim(
     conn: Connection, issue_id: int, now: datetime, lease_until: datetime, limit: int
 ) -> list[Claimed]:
-    ids: list[int] = []
+    """One UPDATE … RETURNING per state, each row with its subscriber's address: a claim
+    costs a statement per batch, not per row."""
+    rows: list[Any] = []
     for status in (DeliveryStatus.SENDING, DeliveryStatus.DEFERRED, DeliveryStatus.QUEUED):
-        if len(ids) >= limit:
+        if len(rows) >= limit:
             break
         due = and_(D.issue_id == issue_id, _due(status, now))
-        pick = select(D.id).where(due).limit(limit - len(ids))
+        pick = select(D.id).where(due).limit(limit - len(rows))
         if conn.dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
         taken = conn.execute(
@@ -156,26 +163,17 @@ def claim(
                 attempts=D.attempts + 1,
                 updated_at=now,
             )
-            .returning(D.id)
+            .returning(
+                D.id,
+                D.subscriber_id,
+                _of_subscriber(subscribers.c.email),
+                _of_subscriber(subscribers.c.name),
+                _of_subscriber(subscribers.c.status),
+                D.attempts,
+            )
         )
-        ids.extend(taken.scalars())
-    return _claimed(conn, ids)
-
-
-def _claimed(conn: Connection, ids: Sequence[int]) -> list[Claimed]:
-    if not ids:
-        return []
-    rows = conn.execute(
-        select(D.id, D.subscriber_id, D.attempts, subscribers.c.email, subscribers.c.name)
-        .add_columns(subscribers.c.status)
-        .join(subscribers, subscribers.c.id == D.subscriber_id)
-        .where(D.id.in_(ids))
-        .order_by(D.id)
-    )
-    return [
-        Claimed(row.id, row.subscriber_id, row.email, row.name, row.status, row.attempts)
-        for row in rows
-    ]
+        rows.extend(taken)
+    return sorted((Claimed(*row) for row in rows), key=lambda row: row.delivery_id)
 
 
 # Extend the lease of rows a live sender still holds.
@@ -187,24 +185,27 @@ def renew(conn: Connection, ids: Sequence[int], lease_until: datetime) -> None:
     )
 
 
+# Moves one claimed row to its outcome; built once, since a send runs it every few messages.
+_RECORD = (
+    update(deliveries)
+    .where(D.id == bindparam("did"), D.status == DeliveryStatus.SENDING)
+    .values(
+        status=bindparam("new_status"),
+        reply=bindparam("new_reply"),
+        message_id=bindparam("mid"),
+        next_attempt_at=bindparam("next_at"),
+        sent_at=bindparam("sent"),
+        lease_until=None,
+        updated_at=bindparam("now"),
+    )
+)
+
+
 # Record what happened to claimed rows; only rows still in `sending` move.
 def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
-    done = [o for o in outcomes if not o.release]
+    done = [_params(o, now) for o in outcomes if not o.release]
     if done:
-        conn.execute(
-            update(deliveries)
-            .where(D.id == bindparam("did"), D.status == DeliveryStatus.SENDING)
-            .values(
-                status=bindparam("new_status"),
-                reply=bindparam("new_reply"),
-                message_id=bindparam("mid"),
-                next_attempt_at=bindparam("next_at"),
-                sent_at=bindparam("sent"),
-                lease_until=None,
-                updated_at=now,
-            ),
-            [_params(o, now) for o in done],
-        )
+        conn.execute(_RECORD, done)
     released = [o.delivery_id for o in outcomes if o.release]
     if released:
         conn.execute(
@@ -222,6 +223,7 @@ def _params(outcome: Outcome, now: datetime) -> dict[str, Any]:
         "mid": outcome.message_id or None,
         "next_at": outcome.next_attempt_at,
         "sent": now if outcome.status is DeliveryStatus.SENT else None,
+        "now": now,
     }
 
 
