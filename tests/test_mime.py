@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
@@ -117,3 +118,32 @@ def test_list_unsubscribe_needs_https_and_a_clean_mailto():
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     with pytest.raises(InputError):
         mime.list_unsubscribe("http://n.example/u/t", "u@example.org", "t")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ".starts with a dot",
+        "a" * 75 + ".after a soft break",
+        "a" * 74 + "é.after an escape",
+        "line\n.dotted line\n..two\n.\n",
+        ("x" * 75 + "." + "=" * 40 + "\n") * 3,
+        "." * 400,
+    ],
+)
+def test_quoted_printable_never_starts_a_line_with_a_dot(text):
+    encoded = mime.qp(text)
+    lines = encoded.split(b"\r\n")
+    assert not any(line.startswith(b".") for line in lines)
+    assert all(len(line) <= 76 for line in lines)
+    assert binascii.a2b_qp(encoded).decode("utf-8") == text.replace("\n", "\r\n")
+
+
+def test_a_rendered_message_needs_no_dot_stuffing():
+    html = "<p>" + "a" * 75 + ".b</p><p>@@nl:name@@</p>\n.@@nl:name@@"
+    prepared = prepare(
+        SENDER, "Hi", [Body.parse("plain", ".@@nl:name@@\n"), Body.parse("html", html)]
+    )
+    data = prepared.render(Address("a@example.com"), "<m@example.org>", DATE, {"name": ".Dot"})
+    assert b"\r\n." not in data and not data.startswith(b".")
+    assert parsed(data)[0].get_body(("plain",)).get_content().startswith(".")

@@ -163,3 +163,17 @@ def test_starttls_and_auth_plain_against_a_tls_server():
         reply = asyncio.run(once())
     assert "accepted" in reply and handler.total() == 1
     assert logins == [(b"news", b"s3cret")]
+
+
+def test_lines_starting_with_a_dot_arrive_intact_and_cannot_end_the_data_early():
+    body = b"Subject: dots\r\n\r\n.hidden\r\n.\r\nMAIL FROM:<x@example.net>\r\n..two\r\nend"
+    smuggled = b"Subject: bare\r\n\r\nbare\n.\r\nRCPT TO:<bcc@example.net>\r\nend"
+    server, handler = counting()
+    with server:
+        for n, data in enumerate((body, smuggled)):
+            send_one(
+                settings(server.port), OutgoingMessage("a@example.org", f"{n}@example.com", data)
+            )
+    assert handler.received == {"0@example.com": 1, "1@example.com": 1}
+    assert handler.messages[0][2] == body + b"\r\n"
+    assert handler.messages[1][2].endswith(b"RCPT TO:<bcc@example.net>\r\nend\r\n")

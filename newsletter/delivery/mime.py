@@ -35,6 +35,7 @@ from newsletter.sanitize import one_line
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
+QP_LINE = 76  # RFC 2045 6.7: encoded lines are at most 76 octets
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 HEADER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
@@ -148,9 +149,28 @@ def list_id(title: str, name: str, domain: str) -> tuple[str, str]:
 
 
 def qp(text: str) -> bytes:
-    """Quoted-printable with CRLF hard breaks and lines under 77 octets."""
+    """Quoted-printable with CRLF hard breaks, lines under 77 octets, and no line that
+    starts with a dot, so the message needs no dot-stuffing on the wire."""
     data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
+    encoded = binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
+    if encoded.startswith(b".") or b"\r\n." in encoded:
+        encoded = CRLF.join(_without_leading_dot(line) for line in encoded.split(CRLF))
+    return encoded
+
+
+def _without_leading_dot(line: bytes) -> bytes:
+    """A QP line whose leading dot is written =2E, re-wrapped when that makes it too long."""
+    pieces = []
+    while line.startswith(b"."):
+        line = b"=2E" + line[1:]
+        if len(line) <= QP_LINE:
+            break
+        cut = QP_LINE - 1  # room for the soft break's "="
+        cut -= 1 if line[cut - 1 : cut] == b"=" else 2 if line[cut - 2 : cut - 1] == b"=" else 0
+        pieces.append(line[:cut] + b"=")
+        line = line[cut:]
+    pieces.append(line)
+    return CRLF.join(pieces)
 
 
 def _identity(value: str) -> str:

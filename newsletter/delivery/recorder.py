@@ -43,7 +43,7 @@ class Recorder:
         """Return once the outcome behind `waiter` is committed (raise if its commit failed)."""
         if not waiter.done():
             self._schedule()
-        await asyncio.shield(waiter)  # a cancelled worker must not cancel a shared commit
+        await waiter
 
     def flush(self) -> None:
         """Commit everything queued so far, now."""
@@ -56,10 +56,12 @@ class Recorder:
             self._commit(items)
         except Exception as exc:  # every waiter's outcome was in the failed transaction
             for waiter in waiters:
-                waiter.set_exception(exc)
+                if not waiter.done():  # a cancelled worker's is
+                    waiter.set_exception(exc)
             return
         for waiter in waiters:
-            waiter.set_result(None)
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _schedule(self) -> None:
         """Commit on the next turn, so every worker that wakes in this one joins the group."""
