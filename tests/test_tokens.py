@@ -78,3 +78,17 @@ def test_unsubscribe_links_in_old_emails_keep_working() -> None:
 def test_address_hash_ignores_case_and_surrounding_space() -> None:
     assert address_hash(" Ada@Example.COM ") == address_hash("ada@example.com")
     assert len(address_hash("ada@example.com")) == 64
+
+
+def test_tokens_in_mail_already_sent_stay_valid_and_several_purposes_share_one_payload() -> None:
+    """Signatures are plain itsdangerous HMAC-SHA1 whatever path computes them."""
+    stock = URLSafeTimedSerializer("test-key", salt="newsletter.unsubscribe")
+    old = stock.dumps([7, address_hash("a@example.com")[:16]])
+    assert at(NOW).read(Purpose.UNSUBSCRIBE, old)[0] == 7
+    unsubscribe, preferences = at(NOW).make_each(
+        (Purpose.UNSUBSCRIBE, Purpose.PREFERENCES), 7, "a@example.com"
+    )
+    assert stock.loads(unsubscribe)[0] == 7
+    assert at(NOW).read(Purpose.PREFERENCES, preferences)[0] == 7
+    with pytest.raises(InputError):
+        at(NOW).read(Purpose.PREFERENCES, unsubscribe)
