@@ -52,9 +52,17 @@ class _ClockSigner(TimestampSigner):
     def __init__(self, *args: Any, clock: Callable[[], datetime], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clock = clock
+        self._keys: dict[bytes | None, bytes] = {}
 
     def get_timestamp(self) -> int:
         return int(self._clock().timestamp())
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        """The same key as itsdangerous derives, hashed once per secret, not once per token."""
+        cache_key = secret_key.encode() if isinstance(secret_key, str) else secret_key
+        if cache_key not in self._keys:
+            self._keys[cache_key] = super().derive_key(secret_key)
+        return self._keys[cache_key]
 
 
 class _HMACSHA1(HMACAlgorithm):
