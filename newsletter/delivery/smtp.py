@@ -20,11 +20,13 @@ from types import TracebackType
 
 from newsletter.config import SMTPSettings
 from newsletter.delivery.ratelimit import RateLimiter
+from newsletter.delivery.wire import Reply, Wire
 from newsletter.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
 from newsletter.models import OutgoingMessage
 
 END_OF_DATA = b".\r\n"
 LINE_STARTING_WITH_DOT = re.compile(rb"\n\.")
+NOT_IN_ENVELOPE = re.compile("[\r\n<> \x00]")
 # Awaited before the final dot of a message: see `Messenger.send`.
 Gate = Callable[[], Awaitable[None]]
 # Named in EHLO; the host name, not a DNS lookup per connection.
@@ -40,7 +42,7 @@ def _classify(code: int, text: str, where: str) -> DeliveryError:
 
 
 def _envelope_address(address: str, where: str) -> bytes:
-    if not address or any(c in address for c in "\r\n<> \x00"):
+    if not address or NOT_IN_ENVELOPE.search(address):
         raise PermanentDeliveryError(f"unusable envelope address {address[:80]!r}", where=where)
     return address.encode("ascii", "strict")
 
@@ -63,7 +65,7 @@ def _stuffed(data: bytes) -> bytes:
 
 
 class _Connection:
-    """One SMTP session over asyncio streams, reused for several messages.
+    """One SMTP session, reused for several messages.
 
     When the server offers PIPELINING (RFC 2920) the envelope goes out as one
     write (MAIL, RCPT, DATA) and the body as a second, so a message costs two
@@ -74,22 +76,13 @@ class _Connection:
         self.settings = settings
         self.where = f"smtp://{settings.host}:{settings.port}"
         self.tls_context = tls_context
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.wire: Wire | None = None
         self.pipelining = False
         self.used = 0
 
-    async def _reply(self) -> tuple[int, list[str]]:
-        assert self.reader is not None
-        lines: list[str] = []
-        while True:
-            line = await self.reader.readline()
-            if not line:
-                raise ConnectionError("connection closed by the server")
-            code = int(line[:3])
-            lines.append(line[4:].strip().decode("utf-8", "replace"))
-            if line[3:4] != b"-":
-                return code, lines
+    async def _reply(self) -> Reply:
+        assert self.wire is not None
+        return await self.wire.reply()
 
     async def _expect(self, *ok: int) -> str:
         code, lines = await self._reply()
@@ -98,13 +91,13 @@ class _Connection:
         return " ".join(lines)
 
     async def _command(self, line: bytes, *ok: int) -> str:
-        assert self.writer is not None
-        self.writer.write(line + b"\r\n")
+        assert self.wire is not None
+        self.wire.write(line + b"\r\n")
         return await self._expect(*ok)
 
     async def _ehlo(self) -> set[str]:
-        assert self.writer is not None
-        self.writer.write(b"EHLO " + LOCAL_NAME + b"\r\n")
+        assert self.wire is not None
+        self.wire.write(b"EHLO " + LOCAL_NAME + b"\r\n")
         code, lines = await self._reply()
         if code != 250:
             raise _classify(code, " ".join(lines), self.where)
@@ -114,8 +107,9 @@ class _Connection:
         secure = self.settings.security != "none"
         tls = (self.tls_context or ssl.create_default_context()) if secure else None
         implicit = self.settings.security == "tls"
-        self.reader, self.writer = await asyncio.open_connection(
-            self.settings.host, self.settings.port, ssl=tls if implicit else None
+        loop = asyncio.get_running_loop()
+        _, self.wire = await loop.create_connection(
+            Wire, self.settings.host, self.settings.port, ssl=tls if implicit else None
         )
         await self._expect(220)
         features = await self._ehlo()
@@ -123,8 +117,10 @@ class _Connection:
             if "STARTTLS" not in features:
                 raise TemporaryDeliveryError("server does not offer STARTTLS", where=self.where)
             await self._command(b"STARTTLS", 220)
-            assert tls is not None
-            await self.writer.start_tls(tls, server_hostname=self.settings.host)
+            assert tls is not None and self.wire.transport is not None
+            self.wire.transport = await loop.start_tls(
+                self.wire.transport, self.wire, tls, server_hostname=self.settings.host
+            )
             features = await self._ehlo()
         if self.settings.username:
             await self._login()
@@ -137,9 +133,10 @@ class _Connection:
 
     async def deliver(self, message: OutgoingMessage, before_accept: Gate | None = None) -> str:
         async with asyncio.timeout(self.settings.timeout):
-            if self.writer is None:
+            if self.wire is None:
                 await self.open()
-            assert self.writer is not None
+            wire = self.wire
+            assert wire is not None
             self.used += 1
             envelope = [
                 b"MAIL FROM:<" + _envelope_address(message.sender, self.where) + b">",
@@ -147,61 +144,63 @@ class _Connection:
                 b"DATA",
             ]
             if self.pipelining:
-                self.writer.write(b"\r\n".join(envelope) + b"\r\n")
-                replies = [await self._reply() for _ in envelope]
+                wire.write(b"\r\n".join(envelope) + b"\r\n")
+                replies = [await wire.reply(), await wire.reply(), await wire.reply()]
             else:
                 replies = await self._stepwise(envelope)
-            await self._check_envelope(replies)
+            if [code for code, _ in replies] != [250, 250, 354]:
+                await self._refused(replies)
             if before_accept is not None:
                 await before_accept()
-            self.writer.write(_stuffed(message.data) + END_OF_DATA)
-            await self.writer.drain()
+            wire.write(_stuffed(message.data) + END_OF_DATA)
+            await wire.drain()
             return await self._expect(250)
 
-    async def _stepwise(self, envelope: list[bytes]) -> list[tuple[int, list[str]]]:
+    async def _stepwise(self, envelope: list[bytes]) -> list[Reply]:
         """Without PIPELINING: one command at a time, stopping at the first refusal."""
-        assert self.writer is not None
+        assert self.wire is not None
         replies = []
         for command, ok in zip(envelope, (250, 250, 354), strict=True):
-            self.writer.write(command + b"\r\n")
+            self.wire.write(command + b"\r\n")
             replies.append(await self._reply())
             if replies[-1][0] not in (ok, 251):
                 break
         return replies
 
-    async def _check_envelope(self, replies: list[tuple[int, list[str]]]) -> None:
+    async def _refused(self, replies: list[Reply]) -> None:
         """Raise the first refusal, leaving the session clean (RSET) for the next message."""
         for (code, lines), ok in zip(replies, ((250,), (250, 251), (354,)), strict=False):
             if code in ok:
                 continue
-            assert self.writer is not None
+            assert self.wire is not None
             if replies[-1][0] == 354:  # a server that took DATA anyway: end it empty
-                self.writer.write(b".\r\n")
+                self.wire.write(b".\r\n")
                 await self._reply()
             await self._command(b"RSET", 250)
             raise _classify(code, " ".join(lines), self.where)
 
     @property
     def usable(self) -> bool:
-        return self.writer is not None and not self.writer.is_closing()
+        transport = self.wire.transport if self.wire else None
+        return transport is not None and not transport.is_closing()
 
     def abort(self) -> None:
         """Drop the session without a word: a QUIT sent mid-DATA would be read as text."""
-        if self.writer is not None:
-            self.writer.transport.abort()
-            self.writer = None
+        if self.wire is not None and self.wire.transport is not None:
+            self.wire.transport.abort()
+        self.wire = None
 
     async def close(self) -> None:
-        if self.writer is None:
+        if self.wire is None:
             return
-        writer, self.writer = self.writer, None
+        wire, self.wire = self.wire, None
         try:
-            if not writer.is_closing():
-                writer.write(b"QUIT\r\n")
-                await asyncio.wait_for(writer.drain(), timeout=2)
+            wire.write(b"QUIT\r\n")
+            await asyncio.wait_for(wire.drain(), timeout=2)
         except (OSError, TimeoutError):
             pass
-        writer.close()
+        if wire.transport is not None:
+            wire.transport.close()
 
 
 def _error(exc: Exception, where: str) -> DeliveryError:
