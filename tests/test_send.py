@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,11 @@ def test_sends_one_message_per_active_subscriber_and_never_twice(instance, sink)
     with app.engine.connect() as conn:
         assert issues.get(conn, issue_id).status is IssueStatus.SENT
         assert ledger.counts(conn, issue_id) == {"sent": 11}
+        # outcomes go in through the driver: times must be stored as SQLAlchemy stores them
+        stored = conn.exec_driver_sql("SELECT sent_at, updated_at FROM deliveries").all()
+    assert all(
+        re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", t) for row in stored for t in row
+    )
 
 
 def test_message_on_the_wire_matches_the_preview(instance, sink):

@@ -216,13 +216,13 @@ class _DriverStatement:
     sql: str
     defaults: dict[str, Any]
     order: tuple[str, ...] | None  # positional drivers (sqlite3); None: by name (psycopg)
-    time: Callable[[datetime | None], Any]
+    time: Callable[[datetime | None], Any]  # the column type's own conversion, as Core does
 
     @classmethod
     @functools.cache
     def compile(cls, statement: Any, dialect: Dialect) -> _DriverStatement:
         compiled = statement.compile(dialect=dialect)
-        processor = UTC_TIME.bind_processor(dialect) or UTC_TIME.process_bind_param
+        processor = UTC_TIME.dialect_impl(dialect).bind_processor(dialect)
         order = tuple(compiled.positiontup) if compiled.positiontup else None
         return cls(compiled.string, dict(compiled.params), order, processor)
 
