@@ -115,7 +115,7 @@ class Run:
         self.suppressed: set[int] = set()
         self.conn: Connection | None = None
         pool = self.smtp.pool_size
-        self.batch = max(pool, min(500, pool * 25))
+        self.batch = max(pool, min(1000, pool * 100))  # a claim costs per batch more than per row
         if self.smtp.rate_per_second > 0:
             paced = int(self.smtp.rate_per_second * self.smtp.lease_seconds / 2)
             self.batch = max(1, min(self.batch, paced))
