@@ -114,6 +114,7 @@ class Run:
         self.idle = asyncio.Event()
         self.suppressed: set[int] = set()
         self.conn: Connection | None = None
+        self.look_again = 0.0  # loop time of the next look at the issue's status
         pool = self.smtp.pool_size
         self.batch = max(pool, min(1000, pool * 100))  # a claim costs per batch more than per row
         if self.smtp.rate_per_second > 0:
@@ -147,6 +148,9 @@ class Run:
         loop = asyncio.get_running_loop()
         waiting_since: float | None = None
         while True:
+            if loop.time() >= self.look_again:  # a batch lasts seconds: notice a pause within one
+                with self._begin() as conn:
+                    self._still_sending(conn)
             if self.rows:
                 return self.rows.popleft()
             if self.stopping:
@@ -169,11 +173,7 @@ class Run:
         """Claim the next batch; False when none is due or the issue was paused or cancelled."""
         now = self.app.clock()
         with self._begin() as conn:
-            status = ledger.issue_status(conn, self.issue.id)
-            if status is IssueStatus.SENT:  # another sender finished the last rows
-                return False
-            if status is not IssueStatus.SENDING:
-                self.stopping = str(status)
+            if not self._still_sending(conn):
                 return False
             lease = now + timedelta(seconds=self.smtp.lease_seconds)
             claimed = ledger.claim(conn, self.issue.id, now, lease, self.batch)
@@ -183,6 +183,14 @@ class Run:
         self.held.update(row.delivery_id for row in claimed)
         self.rows.extend(claimed)
         return bool(claimed)
+
+    def _still_sending(self, conn: Connection) -> bool:
+        """Whether the issue is still being sent; a pause or cancel elsewhere stops this run."""
+        self.look_again = asyncio.get_running_loop().time() + POLL
+        status = ledger.issue_status(conn, self.issue.id)
+        if status is not IssueStatus.SENDING and status is not IssueStatus.SENT:
+            self.stopping = str(status)
+        return status is IssueStatus.SENDING  # SENT: another sender finished the last rows
 
     async def _renew_leases(self) -> None:
         """Keep the leases of rows still waiting here alive, so no other sender takes them."""
