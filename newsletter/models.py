@@ -167,3 +167,6 @@ class OutgoingMessage:
     recipient: str
     data: bytes
     message_id: str = ""
+    # True when no line starts with "." and the data ends in CRLF, as in every message
+    # `delivery.mime` builds (see `mime.qp`): sent without scanning it for dot-stuffing.
+    dot_free: bool = False

@@ -145,5 +145,5 @@ def test_a_rendered_message_needs_no_dot_stuffing():
         SENDER, "Hi", [Body.parse("plain", ".@@nl:name@@\n"), Body.parse("html", html)]
     )
     data = prepared.render(Address("a@example.com"), "<m@example.org>", DATE, {"name": ".Dot"})
-    assert b"\r\n." not in data and not data.startswith(b".")
+    assert b"\r\n." not in data and not data.startswith(b".") and data.endswith(b"\r\n")
     assert parsed(data)[0].get_body(("plain",)).get_content().startswith(".")

@@ -81,4 +81,5 @@ class IssueMessages:
             recipient=mime.check_address(email, where=f"subscriber {subscriber_id}"),
             data=data,
             message_id=message_id,
+            dot_free=True,
         )

@@ -312,4 +312,5 @@ def simple_message(
         recipient=check_address(one_line(recipient.email), where="To"),
         data=data,
         message_id=msgid,
+        dot_free=True,
     )

@@ -152,7 +152,7 @@ class _Connection:
                 await self._refused(replies)
             if before_accept is not None:
                 await before_accept()
-            wire.write(_stuffed(message.data) + END_OF_DATA)
+            wire.write((message.data if message.dot_free else _stuffed(message.data)) + END_OF_DATA)
             await wire.drain()
             return await self._expect(250)
 
