@@ -33,12 +33,11 @@ class Wire(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        start = 0
-        while (end := buffer.find(b"\n", start)) >= 0:
-            line = bytes(buffer[start : end + 1])
-            start = end + 1
+        if self._buffer:  # the rest of a line that arrived cut in two
+            data = bytes(self._buffer) + data
+            self._buffer.clear()
+        *lines, rest = data.split(b"\n")
+        for line in lines:
             self._lines.append(line[4:].strip().decode("utf-8", "replace"))
             if line[3:4] != b"-":
                 if not line[:3].isdigit():
@@ -46,10 +45,11 @@ class Wire(asyncio.Protocol):
                     return
                 self._replies.append((int(line[:3]), self._lines))
                 self._lines = []
-        del buffer[:start]
-        if len(buffer) > MAX_PENDING:
-            self._fail(ValueError("reply line longer than any SMTP server sends"))
-            return
+        if rest:
+            self._buffer += rest
+            if len(self._buffer) > MAX_PENDING:
+                self._fail(ValueError("reply line longer than any SMTP server sends"))
+                return
         self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
