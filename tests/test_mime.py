@@ -147,3 +147,25 @@ def test_a_rendered_message_needs_no_dot_stuffing():
     data = prepared.render(Address("a@example.com"), "<m@example.org>", DATE, {"name": ".Dot"})
     assert b"\r\n." not in data and not data.startswith(b".") and data.endswith(b"\r\n")
     assert parsed(data)[0].get_body(("plain",)).get_content().startswith(".")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Reader 5",
+        "https://x.example/u/abc.def-ghi_j",
+        "a=b",
+        " lead",
+        "trail ",
+        ".dot",
+        "tab\there",
+        "é",
+        "x" * 80,
+        "two  spaces",
+        "",
+    ],
+)
+def test_short_values_encode_exactly_as_the_full_encoder_would(value):
+    encoded = mime.qp(value)
+    assert binascii.a2b_qp(encoded).decode("utf-8") == value
+    assert not encoded.startswith(b".") and all(len(line) <= 76 for line in encoded.split(b"\r\n"))

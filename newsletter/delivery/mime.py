@@ -37,6 +37,9 @@ from newsletter.sanitize import one_line
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
 MAX_HEADER_LINE = 990  # a header line within SMTP's 998 octets, name included
+# Text that quoted-printable leaves as it is: printable ASCII but "=", no leading dot, no
+# space at either end (QP encodes a trailing one).
+QP_AS_IS = re.compile(r"(?!\.)[!-<>-~]+(?: +[!-<>-~]+)*")
 QP_LINE = 76  # RFC 2045 6.7: encoded lines are at most 76 octets
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -162,6 +165,8 @@ def list_id(title: str, name: str, domain: str) -> tuple[str, str]:
 def qp(text: str) -> bytes:
     """Quoted-printable with CRLF hard breaks, lines under 77 octets, and no line that
     starts with a dot, so the message needs no dot-stuffing on the wire."""
+    if len(text) < QP_LINE and QP_AS_IS.fullmatch(text):  # a name, a link: no work to do
+        return text.encode("ascii")
     data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
     encoded = binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
     if encoded.startswith(b".") or b"\r\n." in encoded:
