@@ -1,13 +1,15 @@
 """Group commit of send outcomes, made durable only when someone needs them to be.
 
-A worker adds its outcome and goes on to the next message at once; before that
-message's final dot (the point where the server may accept it) it awaits the
-previous outcome's durability. So at most one accepted-but-unrecorded message
-per connection exists at any moment, which bounds what a `kill -9` can repeat,
-and a commit carries every outcome that arrived while the other connections
-were busy. The commit runs on the loop's own thread: it takes tens of
-microseconds, where handing it to a worker thread cost more than the commit
-itself (the two threads fought over the GIL at every message).
+A worker adds its outcome and goes on to the next message at once; once the
+server has taken that message's envelope, and before its data goes out (the
+server cannot accept a message before its data ends), it awaits the previous
+outcome's durability. So each connection has at most one accepted-but-
+unrecorded message at any moment, which bounds what a `kill -9` can repeat to
+the pool size, and a commit carries every outcome that arrived while the other
+connections were busy (about one commit per pool-size messages). The commit
+runs on the loop's own thread: it takes tens of microseconds, where handing it
+to a worker thread cost more than the commit itself (the two threads fought
+over the GIL at every message).
 """
 
 from __future__ import annotations

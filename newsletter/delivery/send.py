@@ -1,13 +1,14 @@
 """Sending an issue: the ledger loop, retries, pause/resume/cancel, and the summary.
 
-One producer claims due ledger rows in batches (each claim is a lease), a worker
-per pooled connection sends them, and one recorder commits outcomes in groups.
-A worker waits for its outcome to be committed before it takes the next row,
-so a `kill -9` can repeat at most one accepted-but-unrecorded message per
-connection; everything else is either recorded or still leased and is picked
-up again when the lease runs out. 4xx and lost connections defer with
-exponential backoff and jitter, 5xx fails, "no such user" also marks the
-subscriber bounced, and too many errors in a row pause the issue.
+A worker per pooled connection takes claimed ledger rows from a shared batch
+(each claim is a lease; the worker that finds the batch empty claims the next),
+and one recorder commits outcomes in groups. A message's data goes out only
+once the same worker's previous outcome is committed, so a `kill -9` can repeat
+at most one accepted-but-unrecorded message per connection; everything else is
+either recorded or still leased and is picked up again when the lease runs out.
+4xx and lost connections defer with exponential backoff and jitter, 5xx fails,
+"no such user" also marks the subscriber bounced, and too many errors in a row
+pause the issue.
 """
 
 from __future__ import annotations
@@ -208,8 +209,8 @@ class Run:
         return None if due is None else (due - self.app.clock()).total_seconds()
 
     async def _worker(self, messenger: Messenger) -> None:
-        """Send rows one after another; each message's final dot waits for the previous
-        outcome to be durable (see recorder.py), so the commit overlaps the transfer."""
+        """Send rows one after another; each message's data waits for the previous outcome
+        to be durable (see recorder.py), so one commit serves the whole pool."""
         previous: asyncio.Future[None] | None = None
         while (row := await self._next()) is not None:
             if self.stopping:

@@ -27,10 +27,14 @@ from newsletter.models import OutgoingMessage
 END_OF_DATA = b".\r\n"
 LINE_STARTING_WITH_DOT = re.compile(rb"\n\.")
 NOT_IN_ENVELOPE = re.compile("[\r\n<> \x00]")
-# Awaited before the final dot of a message: see `Messenger.send`.
+# Awaited before a message's data goes out: see `Messenger.send`.
 Gate = Callable[[], Awaitable[None]]
 # Named in EHLO; the host name, not a DNS lookup per connection.
 LOCAL_NAME = (socket.gethostname() or "localhost").encode("idna")
+
+
+class _GateFailed(Exception):
+    """Carries what a `before_accept` gate raised past the handling of SMTP failures."""
 
 
 def _classify(code: int, text: str, where: str) -> DeliveryError:
@@ -151,7 +155,10 @@ class _Connection:
             if [code for code, _ in replies] != [250, 250, 354]:
                 await self._refused(replies)
             if before_accept is not None:
-                await before_accept()
+                try:
+                    await before_accept()
+                except Exception as exc:  # not the server's doing: never a delivery error
+                    raise _GateFailed from exc
             wire.write((message.data if message.dot_free else _stuffed(message.data)) + END_OF_DATA)
             await wire.drain()
             return await self._expect(250)
@@ -243,10 +250,11 @@ class Messenger:
     async def send(self, message: OutgoingMessage, before_accept: Gate | None = None) -> str:
         """Deliver one message; the server's reply, or Temporary/PermanentDeliveryError.
 
-        `before_accept`, when given, is awaited after the body is sent and before
-        the final dot, the point after which the server may accept the message.
-        A sender uses it to make the previous outcome durable while this message
-        is already on the wire. Whatever it raises ends the session unsent.
+        `before_accept`, when given, is awaited after the server took the envelope
+        and before the data goes out, so the server cannot accept the message
+        before it returns. A sender uses it to make the previous outcome durable
+        while this message's envelope is on the wire. Whatever it raises ends the
+        session with this message unsent, and is raised unchanged.
         """
         async with self._slots:
             await self.limiter.wait()
@@ -259,9 +267,11 @@ class Messenger:
                 # a timeout, a drop or a 421 leaves it in an unknown state.
                 await self._release(connection, healthy=error.code not in (0, 421))
                 raise error from exc
-            except BaseException:  # the gate failed, or we were cancelled, maybe mid-DATA
+            except BaseException as exc:  # the gate failed, or we were cancelled, maybe mid-DATA
                 self._open.discard(connection)
                 connection.abort()
+                if isinstance(exc, _GateFailed) and exc.__cause__ is not None:
+                    raise exc.__cause__ from None
                 raise
             await self._release(connection, healthy=True)
             return reply
