@@ -85,7 +85,9 @@ def queue(conn: Connection, issue_id: int, now: datetime) -> int:
         )
     )
     columns = ["issue_id", "subscriber_id", "status", "attempts", "updated_at"]
-    return conn.execute(insert(deliveries).from_select(columns, members)).rowcount
+    rows = insert(deliveries).from_select(columns, members)
+    # on psycopg, SQLAlchemy reports an INSERT's rowcount as -1 unless asked to keep it
+    return conn.execute(rows.execution_options(preserve_rowcount=True)).rowcount
 
 
 # The active members of the issue's list who chose preferences, streamed: (id, preferences).
@@ -156,7 +158,11 @@ def claim(
         due = and_(D.issue_id == issue_id, _due(status, now))
         pick = select(D.id).where(due).limit(limit - len(rows))
         if conn.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
+            # A materialized CTE runs once. As a plain IN subquery the planner may rescan
+            # it per row (a nested loop), each rescan skipping the rows this UPDATE already
+            # took, so the claim took every due row of the issue instead of `limit`.
+            locked = pick.with_for_update(skip_locked=True).cte().prefix_with("MATERIALIZED")
+            pick = select(locked.c.id)
         taken = conn.execute(
             update(deliveries)
             .where(D.id.in_(pick.scalar_subquery()), due)
