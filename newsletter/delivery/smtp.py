@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import re
 import socket
 import ssl
@@ -83,6 +84,8 @@ class _Connection:
         self.wire: Wire | None = None
         self.pipelining = False
         self.used = 0
+        self.deadline = math.inf  # loop time by which the current delivery must be done
+        self.timed_out = False
 
     async def _reply(self) -> Reply:
         assert self.wire is not None
@@ -112,9 +115,10 @@ class _Connection:
         tls = (self.tls_context or ssl.create_default_context()) if secure else None
         implicit = self.settings.security == "tls"
         loop = asyncio.get_running_loop()
-        _, self.wire = await loop.create_connection(
-            Wire, self.settings.host, self.settings.port, ssl=tls if implicit else None
-        )
+        async with asyncio.timeout(self.settings.timeout):  # no transport to abort yet
+            _, self.wire = await loop.create_connection(
+                Wire, self.settings.host, self.settings.port, ssl=tls if implicit else None
+            )
         await self._expect(220)
         features = await self._ehlo()
         if self.settings.security == "starttls":
@@ -136,32 +140,43 @@ class _Connection:
         await self._command(b"AUTH PLAIN " + token, 235)
 
     async def deliver(self, message: OutgoingMessage, before_accept: Gate | None = None) -> str:
-        async with asyncio.timeout(self.settings.timeout):
-            if self.wire is None:
-                await self.open()
-            wire = self.wire
-            assert wire is not None
-            self.used += 1
-            envelope = [
-                b"MAIL FROM:<" + _envelope_address(message.sender, self.where) + b">",
-                b"RCPT TO:<" + _envelope_address(message.recipient, self.where) + b">",
-                b"DATA",
-            ]
-            if self.pipelining:
-                wire.write(b"\r\n".join(envelope) + b"\r\n")
-                replies = [await wire.reply(), await wire.reply(), await wire.reply()]
-            else:
-                replies = await self._stepwise(envelope)
-            if [code for code, _ in replies] != [250, 250, 354]:
-                await self._refused(replies)
-            if before_accept is not None:
-                try:
-                    await before_accept()
-                except Exception as exc:  # not the server's doing: never a delivery error
-                    raise _GateFailed from exc
-            wire.write((message.data if message.dot_free else _stuffed(message.data)) + END_OF_DATA)
-            await wire.drain()
-            return await self._expect(250)
+        """One message; the Messenger's watchdog cuts the session if it outlives its deadline."""
+        self.deadline = asyncio.get_running_loop().time() + self.settings.timeout
+        try:
+            return await self._deliver(message, before_accept)
+        except (ConnectionError, OSError) as exc:
+            if self.timed_out:
+                raise TimeoutError(f"no reply within {self.settings.timeout:g} s") from exc
+            raise
+        finally:
+            self.deadline = math.inf
+
+    async def _deliver(self, message: OutgoingMessage, before_accept: Gate | None) -> str:
+        if self.wire is None:
+            await self.open()
+        wire = self.wire
+        assert wire is not None
+        self.used += 1
+        envelope = [
+            b"MAIL FROM:<" + _envelope_address(message.sender, self.where) + b">",
+            b"RCPT TO:<" + _envelope_address(message.recipient, self.where) + b">",
+            b"DATA",
+        ]
+        if self.pipelining:
+            wire.write(b"\r\n".join(envelope) + b"\r\n")
+            replies = [await wire.reply(), await wire.reply(), await wire.reply()]
+        else:
+            replies = await self._stepwise(envelope)
+        if [code for code, _ in replies] != [250, 250, 354]:
+            await self._refused(replies)
+        if before_accept is not None:
+            try:
+                await before_accept()
+            except Exception as exc:  # not the server's doing: never a delivery error
+                raise _GateFailed from exc
+        wire.write((message.data if message.dot_free else _stuffed(message.data)) + END_OF_DATA)
+        await wire.drain()
+        return await self._expect(250)
 
     async def _stepwise(self, envelope: list[bytes]) -> list[Reply]:
         """Without PIPELINING: one command at a time, stopping at the first refusal."""
@@ -190,6 +205,12 @@ class _Connection:
     def usable(self) -> bool:
         transport = self.wire.transport if self.wire else None
         return transport is not None and not transport.is_closing()
+
+    def expire(self, now: float) -> None:
+        """Cut the session if its delivery ran past the deadline (its reads then fail)."""
+        if now > self.deadline and self.wire is not None and self.wire.transport is not None:
+            self.timed_out = True
+            self.wire.transport.abort()
 
     def abort(self) -> None:
         """Drop the session without a word: a QUIT sent mid-DATA would be read as text."""
@@ -238,6 +259,7 @@ class Messenger:
         self._slots = asyncio.Semaphore(self.pool_size)
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Messenger:
         return self
@@ -256,8 +278,11 @@ class Messenger:
         while this message's envelope is on the wire. Whatever it raises ends the
         session with this message unsent, and is raised unchanged.
         """
+        if self._watchdog is None:
+            self._watchdog = asyncio.create_task(self._watch())
         async with self._slots:
-            await self.limiter.wait()
+            if self.limiter.windows:
+                await self.limiter.wait()
             connection = self._idle.pop() if self._idle else self._new()
             try:
                 reply = await connection.deliver(message, before_accept)
@@ -273,8 +298,21 @@ class Messenger:
                 if isinstance(exc, _GateFailed) and exc.__cause__ is not None:
                     raise exc.__cause__ from None
                 raise
-            await self._release(connection, healthy=True)
+            if connection.usable and connection.used < self.settings.messages_per_connection:
+                self._idle.append(connection)  # the usual case, without a coroutine
+            else:
+                await self._release(connection, healthy=True)
             return reply
+
+    async def _watch(self) -> None:
+        """One timer for the whole pool, where a timeout per message cost a timer each:
+        a delivery past its deadline has its session cut, within a quarter of the timeout."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(0.05, self.settings.timeout / 4))
+            now = loop.time()
+            for connection in list(self._open):
+                connection.expire(now)
 
     def _new(self) -> _Connection:
         connection = _Connection(self.settings, self._tls_context)
@@ -292,6 +330,9 @@ class Messenger:
 
     async def close(self) -> None:
         """Say QUIT on every open connection."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         connections, self._open, self._idle = list(self._open), set(), []
         await asyncio.gather(*(c.close() for c in connections))
 
