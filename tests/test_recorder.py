@@ -19,15 +19,24 @@ def item(n: int) -> Recorded:
     return Recorded(row, Outcome(n, DeliveryStatus.SENT, "250 ok"))
 
 
-def test_outcomes_added_meanwhile_share_the_commit_one_waiter_asks_for():
+def test_a_commit_waits_for_one_outcome_per_connection_or_for_its_patience():
     commits: list[list[int]] = []
 
+    def record(items: list[Recorded]) -> None:
+        commits.append([i.claimed.delivery_id for i in items])
+
     async def main() -> None:
-        recorder = Recorder(lambda items: commits.append([i.claimed.delivery_id for i in items]))
+        recorder = Recorder(record, group=3, patience=0.05)
         first, second = recorder.add(item(1)), recorder.add(item(2))
+        await asyncio.sleep(0.01)
         assert not first.done() and commits == []  # nothing is written until someone needs it
-        await recorder.durable(first)
+        started = asyncio.get_running_loop().time()
+        await recorder.durable(first)  # the third connection never reports: patience runs out
+        assert asyncio.get_running_loop().time() - started >= 0.04
         assert second.done() and commits == [[1, 2]]
+        waiters = [recorder.add(item(n)) for n in (3, 4, 5)]  # a full group goes at once
+        await asyncio.sleep(0)
+        assert all(w.done() for w in waiters) and commits[-1] == [3, 4, 5]
 
     asyncio.run(main())
 
@@ -37,7 +46,7 @@ def test_a_failed_commit_reaches_every_waiter_in_it():
         raise OSError("disk full")
 
     async def main() -> None:
-        recorder = Recorder(fail)
+        recorder = Recorder(fail, group=8)
         first, second = recorder.add(item(1)), recorder.add(item(2))
         with pytest.raises(OSError):
             await recorder.durable(first)

@@ -35,7 +35,13 @@ from newsletter.delivery.message import IssueMessages
 from newsletter.delivery.recorder import Recorded, Recorder
 from newsletter.delivery.smtp import Messenger
 from newsletter.errors import DeliveryError, InputError, PermanentDeliveryError
-from newsletter.models import DeliveryStatus, Issue, IssueStatus, SubscriberStatus
+from newsletter.models import (
+    DeliveryStatus,
+    Issue,
+    IssueStatus,
+    OutgoingMessage,
+    SubscriberStatus,
+)
 from newsletter.store import Connection, issues, ledger
 from newsletter.store import subscribers as subscriber_store
 from newsletter.store.ledger import Claimed, Outcome
@@ -107,7 +113,7 @@ class Run:
         self.progress = progress
         self.rng = random.Random(seed)
         self.summary = Summary(issue.id)
-        self.recorder = Recorder(self._commit)
+        self.recorder = Recorder(self._commit, group=self.smtp.pool_size)  # one per connection
         self.stopping = ""
         self.errors_in_row = 0
         self.rows: deque[Claimed] = deque()
@@ -149,9 +155,7 @@ class Run:
         loop = asyncio.get_running_loop()
         waiting_since: float | None = None
         while True:
-            if loop.time() >= self.look_again:  # a batch lasts seconds: notice a pause within one
-                with self._begin() as conn:
-                    self._still_sending(conn)
+            self._look()
             if self.rows:
                 return self.rows.popleft()
             if self.stopping:
@@ -185,6 +189,12 @@ class Run:
         self.rows.extend(claimed)
         return bool(claimed)
 
+    def _look(self) -> None:
+        """A batch lasts seconds: look at the issue's status often enough to notice a pause."""
+        if asyncio.get_running_loop().time() >= self.look_again:
+            with self._begin() as conn:
+                self._still_sending(conn)
+
     def _still_sending(self, conn: Connection) -> bool:
         """Whether the issue is still being sent; a pause or cancel elsewhere stops this run."""
         self.look_again = asyncio.get_running_loop().time() + POLL
@@ -210,19 +220,53 @@ class Run:
 
     async def _worker(self, messenger: Messenger) -> None:
         """Send rows one after another; each message's data waits for the previous outcome
-        to be durable (see recorder.py), so one commit serves the whole pool."""
+        to be durable (see recorder.py), so one commit serves the whole pool. The next
+        row is taken before the current message's data goes out, so its envelope can
+        ride behind that data."""
         previous: asyncio.Future[None] | None = None
-        while (row := await self._next()) is not None:
-            if self.stopping:
-                item = Recorded(row, Outcome(row.delivery_id, DeliveryStatus.QUEUED, release=True))
+        job = await self._job(await self._next())
+        while job is not None:
+            row, message = job
+            upcoming = None
+            if self.stopping or message is None:
+                item = self._unsent(row)
+                if message is not None:
+                    messenger.forget(message)
             else:
-                item = await self._attempt(row, messenger, previous)
+                upcoming = self._job_now()
+                then = upcoming[1] if upcoming is not None else None
+                item = await self._attempt(row, message, messenger, previous, then)
             previous = self.recorder.add(item)
             previous.add_done_callback(functools.partial(self._recorded, item))
             if item.outcome.status is not DeliveryStatus.SENT:  # counted before the next try,
                 await self.recorder.durable(previous)  # so a run of errors pauses in time
+            job = upcoming if upcoming is not None else await self._job(await self._next())
         if previous is not None:
             await self.recorder.durable(previous)
+
+    async def _job(self, row: Claimed | None) -> tuple[Claimed, OutgoingMessage | None] | None:
+        return None if row is None else (row, self._message(row))
+
+    def _job_now(self) -> tuple[Claimed, OutgoingMessage | None] | None:
+        """The next row and its message if one is ready without waiting (None otherwise)."""
+        self._look()
+        if self.stopping or not (self.rows or self._claim()):
+            return None
+        row = self.rows.popleft()
+        return row, self._message(row)
+
+    def _message(self, row: Claimed) -> OutgoingMessage | None:
+        """The row's message; None for a subscriber who must not get it any more."""
+        if row.subscriber_status != SubscriberStatus.ACTIVE or row.delivery_id in self.suppressed:
+            return None
+        return self.messages.build(row.subscriber_id, row.email, row.name, self.app.clock())
+
+    def _unsent(self, row: Claimed) -> Recorded:
+        """A row not sent: back to the queue when the run stops, else skipped for good."""
+        if self.stopping:
+            return Recorded(row, Outcome(row.delivery_id, DeliveryStatus.QUEUED, release=True))
+        reason = "suppressed" if row.delivery_id in self.suppressed else row.subscriber_status
+        return Recorded(row, Outcome(row.delivery_id, DeliveryStatus.FAILED, f"skipped: {reason}"))
 
     def _recorded(self, item: Recorded, durable: asyncio.Future[None]) -> None:
         if durable.cancelled() or durable.exception():
@@ -233,18 +277,17 @@ class Run:
         self._count(item)
 
     async def _attempt(
-        self, row: Claimed, messenger: Messenger, previous: asyncio.Future[None] | None
+        self,
+        row: Claimed,
+        message: OutgoingMessage,
+        messenger: Messenger,
+        previous: asyncio.Future[None] | None,
+        then: OutgoingMessage | None,
     ) -> Recorded:
-        if row.subscriber_status != SubscriberStatus.ACTIVE or row.delivery_id in self.suppressed:
-            reason = "suppressed" if row.delivery_id in self.suppressed else row.subscriber_status
-            return Recorded(
-                row, Outcome(row.delivery_id, DeliveryStatus.FAILED, f"skipped: {reason}")
-            )
-        message = self.messages.build(row.subscriber_id, row.email, row.name, self.app.clock())
         self.summary.bytes += len(message.data)
         gate = None if previous is None else functools.partial(self.recorder.durable, previous)
         try:
-            reply = await messenger.send(message, gate)
+            reply = await messenger.send(message, gate, then)
         except PermanentDeliveryError as error:
             return Recorded(row, Outcome(row.delivery_id, DeliveryStatus.FAILED, str(error)), error)
         except DeliveryError as error:
