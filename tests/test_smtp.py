@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from pathlib import Path
 
 import dkim
@@ -16,7 +17,7 @@ from newsletter.delivery.mime import Address, simple_message
 from newsletter.delivery.ratelimit import RateLimiter
 from newsletter.delivery.smtp import Messenger, send_one
 from newsletter.devsmtp import SMTPThread
-from newsletter.errors import ConfigError, TemporaryDeliveryError
+from newsletter.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
 from newsletter.models import OutgoingMessage
 
 KEY = Path(__file__).parent / "data" / "dkim_test_key.pem"
@@ -177,3 +178,55 @@ def test_lines_starting_with_a_dot_arrive_intact_and_cannot_end_the_data_early()
     assert handler.received == {"0@example.com": 1, "1@example.com": 1}
     assert handler.messages[0][2] == body + b"\r\n"
     assert handler.messages[1][2].endswith(b"RCPT TO:<bcc@example.net>\r\nend\r\n")
+
+
+def test_the_next_envelope_rides_behind_the_data_on_the_same_session():
+    server, handler = counting()
+    chain = [message(f"{x}@example.com") for x in ("ann", "bob", "cy")]
+
+    async def main() -> None:
+        async with Messenger(settings(server.port, pool_size=2)) as messenger:
+            for current, upcoming in zip(chain, [*chain[1:], None], strict=True):
+                await messenger.send(current, then=upcoming)
+
+    with server:
+        asyncio.run(main())
+    assert handler.received == {"ann@example.com": 1, "bob@example.com": 1, "cy@example.com": 1}
+    assert len(handler.peers) == 1  # one session carried all three
+
+
+def test_an_announced_envelope_that_is_refused_fails_alone():
+    server, handler = faulty([("bad@example.com", Script("RCPT", "550 5.1.1 no such user"))])
+    first, refused, last = (message(f"{x}@example.com") for x in ("ann", "bad", "cy"))
+
+    async def main() -> list[object]:
+        async with Messenger(settings(server.port, pool_size=1)) as messenger:
+            results: list[object] = [await messenger.send(first, then=refused)]
+            try:
+                await messenger.send(refused, then=last)
+            except PermanentDeliveryError as error:  # refused at RCPT: its data never went
+                results.append(error.code)
+            results.append(await messenger.send(last))
+            return results
+
+    with server:
+        results = asyncio.run(main())
+    assert results[1] == 550 and isinstance(results[0], str) and isinstance(results[2], str)
+    assert handler.received == {"ann@example.com": 1, "cy@example.com": 1}
+
+
+def test_a_forgotten_announced_message_is_never_delivered():
+    server, handler = counting()
+    sent, dropped = message("ann@example.com"), message("bob@example.com")
+
+    async def main() -> None:
+        async with Messenger(settings(server.port, pool_size=1)) as messenger:
+            await messenger.send(sent, then=dropped)
+            messenger.forget(dropped)  # its DATA was open: the session ends, nothing accepted
+            await messenger.send(message("cy@example.com"), then=message("dee@example.com"))
+        # leaving with an announced message open must not deliver it either
+
+    with server:
+        asyncio.run(main())
+        time.sleep(0.2)
+    assert handler.received == {"ann@example.com": 1, "cy@example.com": 1}
