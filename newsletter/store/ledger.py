@@ -233,11 +233,15 @@ class _DriverStatement:
         return cls(compiled.string, dict(compiled.params), order, processor)
 
     def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        converted: dict[datetime | None, Any] = {}  # a group shares one "now": convert it once
         params = []
         for row in rows:
             values = self.defaults | row
             for name in _TIMES:
-                values[name] = self.time(values[name])
+                time = values[name]
+                if time not in converted:
+                    converted[time] = self.time(time)
+                values[name] = converted[time]
             params.append(tuple(values[n] for n in self.order) if self.order else values)
         conn.exec_driver_sql(self.sql, params)
 
