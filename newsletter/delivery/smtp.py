@@ -73,8 +73,9 @@ class _Connection:
     """One SMTP session, reused for several messages.
 
     When the server offers PIPELINING (RFC 2920) the envelope goes out as one
-    write (MAIL, RCPT, DATA) and the body as a second, so a message costs two
-    writes and one round trip before the body instead of three.
+    write (MAIL, RCPT, DATA), and when the caller names its next message, that
+    envelope goes out behind this message's data: a message then costs one
+    write and one round trip.
     """
 
     def __init__(self, settings: SMTPSettings, tls_context: ssl.SSLContext | None) -> None:
