@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from newsletter.errors import DeliveryError
 from newsletter.store.ledger import Claimed, Outcome
@@ -84,8 +84,7 @@ class Recorder:
             asyncio.get_running_loop().call_soon(self.flush)
 
 
-@dataclass(frozen=True, slots=True)
-class Recorded:
+class Recorded(NamedTuple):
     """An outcome with the row it is for and the error behind it, if any."""
 
     claimed: Claimed

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -40,9 +40,12 @@ D = deliveries.c
 NO_PREFERENCES = ("{}", "null")  # JSON text of a subscriber who chose nothing
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A ledger row this sender now holds, with what addressing it needs."""
+class Claimed(NamedTuple):
+    """A ledger row this sender now holds, with what addressing it needs.
+
+    Records a send makes per message are NamedTuples: immutable, and made several
+    times faster than frozen dataclasses.
+    """
 
     delivery_id: int
     subscriber_id: int
@@ -52,8 +55,7 @@ class Claimed:
     attempts: int
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What happened to one claimed row; `status` is where it moves."""
 
     delivery_id: int
