@@ -42,6 +42,9 @@ MAX_HEADER_LINE = 990  # a header line within SMTP's 998 octets, name included
 QP_AS_IS = re.compile(r"(?!\.)[!-<>-~]+(?: +[!-<>-~]+)*")
 QP_LINE = 76  # RFC 2045 6.7: encoded lines are at most 76 octets
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# A header value folded the only way we fold: CRLF then a space, no other control anywhere.
+NO_CONTROL = "[^\x00-\x1f\x7f-\x9f\u2028\u2029]*"
+FOLDED = re.compile(f"{NO_CONTROL}(?:\r\n {NO_CONTROL})*")
 ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 NOT_IN_URL = re.compile("[\x00-\x20\x7f-\x9f\u2028\u2029<>]")  # controls, spaces, brackets
 HEADER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
@@ -116,12 +119,9 @@ def _line(name: str, value: str) -> bytes:
         raise InputError(f"not a header name: {name[:40]!r}", where="header")
     if len(value) <= MAX_HEADER_LINE and not CONTROL.search(value):  # one clean line
         return f"{name}: {value}\r\n".encode("ascii")
-    lines = value.split("\r\n")
-    if any(CONTROL.search(line) for line in lines) or any(
-        not line[:1].isspace() for line in lines[1:]
-    ):
+    if not FOLDED.fullmatch(value):
         raise InputError(f"header {name} would span lines", where="header")
-    if any(len(line) > MAX_HEADER_LINE for line in lines):
+    if any(len(line) > MAX_HEADER_LINE for line in value.split("\r\n")):
         raise InputError(f"header {name} is longer than SMTP allows", where="header")
     return f"{name}: {value}\r\n".encode("ascii")
 
