@@ -169,3 +169,17 @@ def test_serve_refuses_to_start_without_a_signing_key(instance: Path) -> None:
     toml.write_text(toml.read_text("utf-8").replace("demo = true", "demo = false"), "utf-8")
     with pytest.raises(ConfigError, match="no signing key"):
         run_command(instance, "serve", "--port", "1")
+
+
+async def test_a_failing_page_answers_500_with_the_security_headers_and_no_detail(
+    app: App,
+) -> None:
+    store(app, article(1))
+    with app.engine.begin() as conn:  # the store breaks under the running site
+        conn.exec_driver_sql("ALTER TABLE articles RENAME TO articles_gone")
+    transport = httpx.ASGITransport(app=create_app(app), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        page = await http.get("/archive")
+    assert page.status_code == 500 and page.text == "Internal server error"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]

@@ -132,4 +132,5 @@ async def http_error(request: Request, exc: Exception) -> Response:
 async def server_error(request: Request, exc: Exception) -> Response:
     """The boundary: log the failure in one line, tell the client nothing internal."""
     log.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-    return PlainTextResponse("Internal server error", 500)
+    # Starlette answers a 500 outside every middleware, so the headers are set here too.
+    return PlainTextResponse("Internal server error", 500, headers=SECURITY_HEADERS)
