@@ -128,6 +128,8 @@ class GatherSettings(Section):
 class WebSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    request_log_max_mb: float = Field(default=10.0, ge=0)
+    request_log_keep: int = Field(default=5, ge=0, le=1000)
     secret_key: SecretStr | None = None
     admin_password: SecretStr | None = None
 

@@ -10,12 +10,13 @@ feed-ids of one reader (e.g. its http and https subscriptions) add up.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import TextIO
 
 LOG_FILE = "feed-requests.log"
 LINE = re.compile(
@@ -64,22 +65,32 @@ def log_line(when: datetime, *, method: str, path: str, status: int, size: int, 
 
 
 class RequestLog:
-    """Appends feed requests to the instance's log, opening the file on first use."""
+    """Appends feed requests to the instance's log, rolled over at `max_bytes`.
 
-    def __init__(self, path: Path) -> None:
+    The stdlib's rotating handler keeps `keep` older files (`feed-requests.log.1` is
+    the newest of them), so a busy feed cannot fill the disk; `stats feeds` reads them
+    all. `max_bytes` 0 never rolls over.
+    """
+
+    def __init__(self, path: Path, max_bytes: int = 0, keep: int = 0) -> None:
         self.path = path
-        self._file: TextIO | None = None
+        self._handler: RotatingFileHandler | None = None
+        self._limits = (max_bytes, keep)
 
     def append(self, line: str) -> None:
-        if self._file is None:
+        if self._handler is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8", buffering=1)
-        self._file.write(line)
+            max_bytes, keep = self._limits
+            self._handler = RotatingFileHandler(
+                self.path, maxBytes=max_bytes, backupCount=keep, encoding="utf-8"
+            )
+            self._handler.setFormatter(logging.Formatter("%(message)s"))
+        self._handler.handle(logging.makeLogRecord({"msg": line.rstrip("\n")}))
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._handler is not None:
+            self._handler.close()
+            self._handler = None
 
 
 def reader_name(agent: str) -> str:
@@ -101,8 +112,15 @@ def _unescape(value: str) -> str:
 
 
 def read_lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        yield from lines
+    """The log's lines, oldest first: rolled-over files (`.N` … `.1`), then the log itself."""
+    rolled = sorted(
+        (p for p in path.parent.glob(f"{path.name}.*") if p.suffix[1:].isdigit()),
+        key=lambda p: int(p.suffix[1:]),
+        reverse=True,
+    )
+    for part in [*rolled, path]:
+        with part.open(encoding="utf-8", errors="replace") as lines:
+            yield from lines
 
 
 def count_readers(lines: Iterable[str], feeds_prefix: str = "/feeds/") -> FeedStats:

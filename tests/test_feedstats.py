@@ -12,7 +12,14 @@ from helpers_feeds import article, run_command, store
 from newsletter.app import App
 from newsletter.errors import InputError
 from newsletter.feeds import write_feeds
-from newsletter.feedstats import LOG_FILE, count_readers, log_line, reader_name
+from newsletter.feedstats import (
+    LOG_FILE,
+    RequestLog,
+    count_readers,
+    log_line,
+    read_lines,
+    reader_name,
+)
 from newsletter.web.app import create_app
 
 pytestmark = pytest.mark.anyio
@@ -105,3 +112,20 @@ async def test_served_feeds_are_logged_and_counted_by_the_command(
     assert "11 subscribers through 1 reader feeds; 2 log lines, 0 not understood" in out
     with pytest.raises(InputError, match="no feed request log"):
         run_command(instance, "stats", "feeds", "--log", str(instance / "none.log"))
+
+
+def test_the_request_log_rolls_over_and_the_counter_reads_every_part(tmp_path: Path) -> None:
+    log = RequestLog(tmp_path / LOG_FILE, max_bytes=400, keep=2)
+    when = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    for n in range(1, 11):
+        agent = FEEDLY.format(n=n, id="x")
+        log.append(
+            log_line(when, method="GET", path="/feeds/rss.xml", status=200, size=9, agent=agent)
+        )
+    log.close()
+    parts = sorted(p.name for p in tmp_path.iterdir())
+    assert parts == [LOG_FILE, f"{LOG_FILE}.1", f"{LOG_FILE}.2"]  # older ones were dropped
+    assert all((tmp_path / name).stat().st_size <= 400 for name in parts)
+    stats = count_readers(read_lines(tmp_path / LOG_FILE))
+    assert [(c.reader, c.subscribers) for c in stats.counts] == [("Feedly", 10)]  # newest wins
+    assert stats.lines == sum(len((tmp_path / n).read_text().splitlines()) for n in parts) < 10

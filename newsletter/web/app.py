@@ -56,7 +56,11 @@ def create_app(app: App) -> Starlette:
     }
     pages = templates(settings, page_globals)
     pages.env.filters["local"] = local
-    requests = RequestLog(settings.path(Path(LOG_FILE)))
+    requests = RequestLog(
+        settings.path(Path(LOG_FILE)),
+        max_bytes=int(settings.web.request_log_max_mb * 1024 * 1024),
+        keep=settings.web.request_log_keep,
+    )
     # feeds carry their own gzip (cached, with its own ETag); the middleware does pages only
     no_page_gzip = (*DEFAULT_EXCLUDED_CONTENT_TYPES, *(fmt.media_type for fmt in FORMATS))
 
