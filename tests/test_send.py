@@ -366,3 +366,22 @@ def test_a_slow_relay_keeps_its_leases_so_a_second_sender_takes_no_row_twice(ins
             summaries = [first.result(timeout=60), second.result(timeout=60)]
     assert sum(s.sent for s in summaries) == 20
     assert handler.received == {address(n): 1 for n in range(20)}
+
+
+def test_a_stored_address_the_wire_cannot_carry_fails_its_row_only(instance, sink):
+    server, handler = sink
+    app = app_for(instance, server.port)
+    ids = add_subscribers(app, 3)
+    with app.engine.begin() as conn:  # written around the importer, which would refuse it
+        conn.exec_driver_sql(
+            "UPDATE subscribers SET email = 'zoë@exämple.com' WHERE id = ?", (ids[1],)
+        )
+    issue_id = add_issue(app)
+    summary = send.send_issue(app, issue_id)
+    assert (summary.sent, summary.failed, summary.state) == (2, 1, "finished")
+    assert handler.received == {address(0): 1, address(2): 1}
+    with app.engine.connect() as conn:
+        reply = conn.exec_driver_sql(
+            "SELECT reply FROM deliveries WHERE subscriber_id = ?", (ids[1],)
+        ).scalar()
+    assert reply.startswith("not sendable: ")

@@ -228,13 +228,14 @@ class Run:
         while job is not None:
             row, message = job
             upcoming = None
-            if self.stopping or message is None:
-                item = self._unsent(row)
-                if message is not None:
-                    messenger.forget(message)
+            if isinstance(message, str) or self.stopping:
+                item = self._unsent(row, message if isinstance(message, str) else "")
+                if not isinstance(message, str):
+                    messenger.forget(message)  # its envelope may have been announced
             else:
                 upcoming = self._job_now()
                 then = upcoming[1] if upcoming is not None else None
+                then = then if isinstance(then, OutgoingMessage) else None
                 item = await self._attempt(row, message, messenger, previous, then)
             previous = self.recorder.add(item)
             previous.add_done_callback(functools.partial(self._recorded, item))
@@ -244,10 +245,10 @@ class Run:
         if previous is not None:
             await self.recorder.durable(previous)
 
-    async def _job(self, row: Claimed | None) -> tuple[Claimed, OutgoingMessage | None] | None:
+    async def _job(self, row: Claimed | None) -> tuple[Claimed, OutgoingMessage | str] | None:
         return None if row is None else (row, self._message(row))
 
-    def _job_now(self) -> tuple[Claimed, OutgoingMessage | None] | None:
+    def _job_now(self) -> tuple[Claimed, OutgoingMessage | str] | None:
         """The next row and its message if one is ready without waiting (None otherwise)."""
         self._look()
         if self.stopping or not (self.rows or self._claim()):
@@ -255,18 +256,22 @@ class Run:
         row = self.rows.popleft()
         return row, self._message(row)
 
-    def _message(self, row: Claimed) -> OutgoingMessage | None:
-        """The row's message; None for a subscriber who must not get it any more."""
-        if row.subscriber_status != SubscriberStatus.ACTIVE or row.delivery_id in self.suppressed:
-            return None
-        return self.messages.build(row.subscriber_id, row.email, row.name, self.app.clock())
+    def _message(self, row: Claimed) -> OutgoingMessage | str:
+        """The row's message, or why it gets none (unsubscribed, suppressed, unusable)."""
+        if row.delivery_id in self.suppressed:
+            return "skipped: suppressed"
+        if row.subscriber_status != SubscriberStatus.ACTIVE:
+            return f"skipped: {row.subscriber_status}"
+        try:
+            return self.messages.build(row.subscriber_id, row.email, row.name, self.app.clock())
+        except InputError as error:  # a stored address the wire cannot carry: this row only
+            return f"not sendable: {error}"
 
-    def _unsent(self, row: Claimed) -> Recorded:
-        """A row not sent: back to the queue when the run stops, else skipped for good."""
+    def _unsent(self, row: Claimed, reason: str) -> Recorded:
+        """A row not sent: back to the queue when the run stops, else failed with its reason."""
         if self.stopping:
             return Recorded(row, Outcome(row.delivery_id, DeliveryStatus.QUEUED, release=True))
-        reason = "suppressed" if row.delivery_id in self.suppressed else row.subscriber_status
-        return Recorded(row, Outcome(row.delivery_id, DeliveryStatus.FAILED, f"skipped: {reason}"))
+        return Recorded(row, Outcome(row.delivery_id, DeliveryStatus.FAILED, reason))
 
     def _recorded(self, item: Recorded, durable: asyncio.Future[None]) -> None:
         if durable.cancelled() or durable.exception():
