@@ -66,9 +66,14 @@ def reporter(stream: TextIO, every: float = 10.0) -> Iterator[OnProgress]:
     with Progress(*columns, console=Console(file=stream), transient=True) as bar:
         task = bar.add_task("send", total=None, rate="")
         started = time.monotonic()
+        shown = [0.0]  # when the bar last moved: it redraws ten times a second, not per message
 
         def update(summary: Summary) -> None:
-            rate = summary.done / max(time.monotonic() - started, 1e-6)
+            now = time.monotonic()
+            if now - shown[0] < 0.1 and summary.done < summary.total:
+                return
+            shown[0] = now
+            rate = summary.done / max(now - started, 1e-6)
             bar.update(task, total=summary.total, completed=summary.done, rate=f"{rate:.0f}/s")
 
         yield update
