@@ -19,7 +19,10 @@ import nh3
 from newsletter.placeholders import neutralise
 
 NOT_XML_CHARACTER = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# C0 and C1 controls and the Unicode line separators: what must never reach a header or a
+# one-line field. A regex class body, so other checks can build on the same set.
+CONTROL_CHARACTERS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
+CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]+")
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 WEB_SCHEMES = frozenset({"http", "https"})
 # An http(s) URL with a plain host and no character urljoin would change or reject.

@@ -32,7 +32,7 @@ from email.utils import format_datetime, make_msgid
 from newsletter.errors import InputError
 from newsletter.models import OutgoingMessage
 from newsletter.placeholders import Filler
-from newsletter.sanitize import one_line
+from newsletter.sanitize import CONTROL, CONTROL_CHARACTERS, one_line
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
@@ -41,12 +41,11 @@ MAX_HEADER_LINE = 990  # a header line within SMTP's 998 octets, name included
 # space at either end (QP encodes a trailing one).
 QP_AS_IS = re.compile(r"(?!\.)[!-<>-~]+(?: +[!-<>-~]+)*")
 QP_LINE = 76  # RFC 2045 6.7: encoded lines are at most 76 octets
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # A header value folded the only way we fold: CRLF then a space, no other control anywhere.
-NO_CONTROL = "[^\x00-\x1f\x7f-\x9f\u2028\u2029]*"
+NO_CONTROL = f"[^{CONTROL_CHARACTERS}]*"
 FOLDED = re.compile(f"{NO_CONTROL}(?:\r\n {NO_CONTROL})*")
 ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-NOT_IN_URL = re.compile("[\x00-\x20\x7f-\x9f\u2028\u2029<>]")  # controls, spaces, brackets
+NOT_IN_URL = re.compile(f"[{CONTROL_CHARACTERS} <>]")  # controls, spaces, brackets
 HEADER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 MESSAGE_ID = re.compile(r"<nl\.(\d+)\.(\d+)@[^>]+>")
 OWN_HEADERS = frozenset(
