@@ -92,17 +92,16 @@ class Messenger:
                 error = _error(exc, self.where)
                 # A refusal leaves the session usable (we sent RSET);
                 # a timeout, a drop or a 421 leaves it in an unknown state.
-                await self._release(connection, healthy=error.code not in (0, 421))
+                if not self._reuse(connection, healthy=error.code not in (0, 421)):
+                    await self._retire(connection)
                 raise error from exc
             except BaseException as exc:  # the gate failed, or we were cancelled, maybe mid-DATA
                 self._drop(connection)
                 if isinstance(exc, GateFailed) and exc.__cause__ is not None:
                     raise exc.__cause__ from None
                 raise
-            if connection.usable and connection.used < self.settings.messages_per_connection:
-                self._keep(connection)  # the usual case, without a coroutine
-            else:
-                await self._release(connection, healthy=True)
+            if not self._reuse(connection, healthy=True):
+                await self._retire(connection)
             return reply
 
     def forget(self, message: OutgoingMessage) -> None:
@@ -119,12 +118,18 @@ class Messenger:
             self._drop(entry[1])
         return self._idle.pop() if self._idle else self._new()
 
-    def _keep(self, connection: Session) -> None:
-        """Back to the pool, or held for the message whose envelope it announced."""
+    def _reuse(self, connection: Session, *, healthy: bool) -> bool:
+        """Back to the pool (or held for the message whose envelope it announced) while
+        healthy and not worn out; False when it must be closed instead."""
+        if not (healthy and connection.usable):
+            return False
+        if connection.used >= self.settings.messages_per_connection:
+            return False
         if connection.announced is not None:
             self._reserved[id(connection.announced)] = (connection.announced, connection)
         else:
             self._idle.append(connection)
+        return True
 
     def _drop(self, connection: Session) -> None:
         self._open.discard(connection)
@@ -145,12 +150,7 @@ class Messenger:
         self._open.add(connection)
         return connection
 
-    async def _release(self, connection: Session, *, healthy: bool) -> None:
-        """Back to the pool while healthy and not worn out; closed otherwise."""
-        fresh = connection.used < self.settings.messages_per_connection
-        if healthy and fresh and connection.usable:
-            self._keep(connection)
-            return
+    async def _retire(self, connection: Session) -> None:
         self._open.discard(connection)
         await connection.close()
 
