@@ -224,7 +224,7 @@ class Run:
         row is taken before the current message's data goes out, so its envelope can
         ride behind that data."""
         previous: asyncio.Future[None] | None = None
-        job = await self._job(await self._next())
+        job = self._job(await self._next())
         while job is not None:
             row, message = job
             upcoming = None
@@ -235,17 +235,17 @@ class Run:
             else:
                 upcoming = self._job_now()
                 then = upcoming[1] if upcoming is not None else None
-                then = then if isinstance(then, OutgoingMessage) else None
-                item = await self._attempt(row, message, messenger, previous, then)
+                sendable = then if isinstance(then, OutgoingMessage) else None
+                item = await self._attempt(row, message, messenger, previous, sendable)
             previous = self.recorder.add(item)
             previous.add_done_callback(functools.partial(self._recorded, item))
             if item.outcome.status is not DeliveryStatus.SENT:  # counted before the next try,
                 await self.recorder.durable(previous)  # so a run of errors pauses in time
-            job = upcoming if upcoming is not None else await self._job(await self._next())
+            job = upcoming if upcoming is not None else self._job(await self._next())
         if previous is not None:
             await self.recorder.durable(previous)
 
-    async def _job(self, row: Claimed | None) -> tuple[Claimed, OutgoingMessage | str] | None:
+    def _job(self, row: Claimed | None) -> tuple[Claimed, OutgoingMessage | str] | None:
         return None if row is None else (row, self._message(row))
 
     def _job_now(self) -> tuple[Claimed, OutgoingMessage | str] | None:
@@ -253,8 +253,7 @@ class Run:
         self._look()
         if self.stopping or not (self.rows or self._claim()):
             return None
-        row = self.rows.popleft()
-        return row, self._message(row)
+        return self._job(self.rows.popleft())
 
     def _message(self, row: Claimed) -> OutgoingMessage | str:
         """The row's message, or why it gets none (unsubscribed, suppressed, unusable)."""

@@ -54,15 +54,13 @@ class Wire(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(exc or ConnectionError("connection closed by the server"))
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
+        _settle(self._writable)
 
     def pause_writing(self) -> None:
         self._writable = asyncio.get_running_loop().create_future()
 
     def resume_writing(self) -> None:
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
+        _settle(self._writable)
         self._writable = None
 
     def write(self, data: bytes) -> None:
@@ -94,5 +92,10 @@ class Wire(asyncio.Protocol):
         self._wake()
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        _settle(self._waiter)
+
+
+def _settle(future: asyncio.Future[None] | None) -> None:
+    """Let whoever waits on `future` go on, if anyone still does."""
+    if future is not None and not future.done():
+        future.set_result(None)
