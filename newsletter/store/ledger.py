@@ -33,7 +33,15 @@ from sqlalchemy import (
 )
 
 from newsletter.models import DeliveryStatus, IssueStatus, Preferences, SubscriberStatus
-from newsletter.store.schema import UTC_TIME, bounces, deliveries, issues, memberships, subscribers
+from newsletter.store.schema import (
+    UTC_TIME,
+    UTCDateTime,
+    bounces,
+    deliveries,
+    issues,
+    memberships,
+    subscribers,
+)
 from newsletter.store.subscribers import preferences_from_row as parse_preferences
 
 D = deliveries.c
@@ -210,7 +218,6 @@ _RECORD = (
         updated_at=bindparam("now"),
     )
 )
-_TIMES = ("next_at", "sent", "now")
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +231,7 @@ class _DriverStatement:
     sql: str
     defaults: dict[str, Any]
     order: tuple[str, ...] | None  # positional drivers (sqlite3); None: by name (psycopg)
+    times: tuple[str, ...]  # parameters bound to UTC_TIME columns
     time: Callable[[datetime | None], Any]  # the column type's own conversion, as Core does
 
     @classmethod
@@ -232,14 +240,17 @@ class _DriverStatement:
         compiled = statement.compile(dialect=dialect)
         processor = UTC_TIME.dialect_impl(dialect).bind_processor(dialect)
         order = tuple(compiled.positiontup) if compiled.positiontup else None
-        return cls(compiled.string, dict(compiled.params), order, processor)
+        times = tuple(
+            name for name in compiled.params if isinstance(compiled.binds[name].type, UTCDateTime)
+        )
+        return cls(compiled.string, dict(compiled.params), order, times, processor)
 
     def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         converted: dict[datetime | None, Any] = {}  # a group shares one "now": convert it once
         params = []
         for row in rows:
             values = self.defaults | row
-            for name in _TIMES:
+            for name in self.times:
                 time = values[name]
                 if time not in converted:
                     converted[time] = self.time(time)
