@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -32,12 +32,13 @@ def line(summary: Summary) -> str:
     return text
 
 
-class _Log:
-    """Logs progress at most every `every` seconds, so a cron job's log stays readable."""
+class _Throttled:
+    """Shows progress at most every `every` seconds, and always the end: a send reports
+    every message, thousands a second, and a cron job's log must stay readable."""
 
-    def __init__(self, stream: TextIO, every: float) -> None:
-        self.stream = stream
+    def __init__(self, every: float, show: Callable[[Summary, float], None]) -> None:
         self.every = every
+        self.show = show
         self.started = self.last = time.monotonic()
 
     def __call__(self, summary: Summary) -> None:
@@ -45,15 +46,18 @@ class _Log:
         if now - self.last < self.every and summary.done < summary.total:
             return
         self.last = now
-        rate = summary.done / max(now - self.started, 1e-6)
-        print(f"{line(summary)} of {summary.total}, {rate:.0f} msg/s", file=self.stream)
+        self.show(summary, summary.done / max(now - self.started, 1e-6))
 
 
 @contextmanager
 def reporter(stream: TextIO, every: float = 10.0) -> Iterator[OnProgress]:
     """A progress callback for `send_issue`: a bar with rate and ETA on a TTY, else log lines."""
     if not stream.isatty():
-        yield _Log(stream, every)
+
+        def log(summary: Summary, rate: float) -> None:
+            print(f"{line(summary)} of {summary.total}, {rate:.0f} msg/s", file=stream)
+
+        yield _Throttled(every, log)
         return
     columns = (
         TextColumn("sending"),
@@ -65,15 +69,8 @@ def reporter(stream: TextIO, every: float = 10.0) -> Iterator[OnProgress]:
     )
     with Progress(*columns, console=Console(file=stream), transient=True) as bar:
         task = bar.add_task("send", total=None, rate="")
-        started = time.monotonic()
-        shown = [0.0]  # when the bar last moved: it redraws ten times a second, not per message
 
-        def update(summary: Summary) -> None:
-            now = time.monotonic()
-            if now - shown[0] < 0.1 and summary.done < summary.total:
-                return
-            shown[0] = now
-            rate = summary.done / max(now - started, 1e-6)
+        def move(summary: Summary, rate: float) -> None:
             bar.update(task, total=summary.total, completed=summary.done, rate=f"{rate:.0f}/s")
 
-        yield update
+        yield _Throttled(0.1, move)  # the bar redraws ten times a second anyway
