@@ -44,6 +44,11 @@ def address_hash(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
 
 
+def _hash_prefix(email: str) -> str:
+    """What a token carries of the address: enough to bind it, too little to reveal it."""
+    return address_hash(email)[:16]
+
+
 def _system_clock() -> datetime:
     return datetime.now(UTC)
 
@@ -107,7 +112,7 @@ class Tokens:
         """One token per purpose for the same subscriber. The payload is the same for every
         purpose (only the salt differs), so it is encoded once; a send makes two per message."""
         encoder = self._serializers[purposes[0]]
-        payload = encoder.dump_payload([subscriber_id, address_hash(email)[:16]])
+        payload = encoder.dump_payload([subscriber_id, _hash_prefix(email)])
         return [self._signers[purpose].sign(payload).decode("ascii") for purpose in purposes]
 
     def read(self, purpose: Purpose, token: str) -> tuple[int, str]:
@@ -137,4 +142,4 @@ class Tokens:
 
     @staticmethod
     def matches(email: str, hash_prefix: str) -> bool:
-        return address_hash(email)[:16] == hash_prefix
+        return _hash_prefix(email) == hash_prefix
