@@ -89,11 +89,6 @@ def _subscriber(row: Row[Any], list_names: Sequence[str]) -> Subscriber:
     )
 
 
-# Every stored list: name -> id.
-def list_ids(conn: Connection) -> dict[str, int]:
-    return {row.name: row.id for row in conn.execute(select(lists.c.id, lists.c.name))}
-
-
 # The list names of each of these subscribers, sorted.
 def lists_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
     query = (
