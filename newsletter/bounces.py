@@ -13,7 +13,6 @@ mail that is not a report is left alone.
 
 from __future__ import annotations
 
-import mailbox
 import re
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from newsletter.app import App
 from newsletter.delivery.mime import parse_message_id
-from newsletter.errors import InputError
+from newsletter.maildir import unseen
 from newsletter.models import SubscriberStatus
 from newsletter.store import ledger
 from newsletter.store import subscribers as subscriber_store
@@ -143,19 +142,10 @@ def handle(app: App, data: bytes, report: Report) -> bool:
 
 def process(app: App, maildir: Path) -> Report:
     """Read every unseen report in `maildir`, record it, and flag it seen."""
-    if not (maildir / "new").is_dir() and not (maildir / "cur").is_dir():
-        raise InputError("not a Maildir (no new/ or cur/ folder)", where=str(maildir))
-    box = mailbox.Maildir(str(maildir), factory=None, create=False)
     report = Report()
-    for key in list(box.iterkeys()):
-        stored = box.get_message(key)
-        if "S" in stored.get_flags():
-            continue
-        if not handle(app, stored.as_bytes(), report):
-            continue
-        stored.set_subdir("cur")
-        stored.add_flag("S")
-        box[key] = stored
+    for data, mark_seen in unseen(maildir):
+        if handle(app, data, report):
+            mark_seen()
     return report
 
 

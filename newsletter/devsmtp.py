@@ -23,6 +23,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from newsletter.maildir import mark_seen
+
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 
@@ -57,8 +59,7 @@ class MaildirSink:
             trace = f"Return-Path: <{sender}>\r\nDelivered-To: {recipient}\r\n".encode()
             stored = mailbox.MaildirMessage(trace + data)
             if handled:
-                stored.set_subdir("cur")
-                stored.add_flag("S")
+                mark_seen(stored)
             self.box.add(stored)
         log.info("stored message from %s for %d recipient(s)", sender, len(envelope.rcpt_tos))
         return "250 2.0.0 stored"

@@ -12,7 +12,6 @@ second run does nothing twice; mail for other addresses is left untouched.
 from __future__ import annotations
 
 import logging
-import mailbox
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from newsletter.app import App
 from newsletter.errors import InputError
+from newsletter.maildir import unseen
 from newsletter.subscribers import consent
 
 log = logging.getLogger(__name__)
@@ -111,18 +111,10 @@ def handle(app: App, data: bytes, recipients: Sequence[str] = ()) -> Outcome:
 
 def process_maildir(app: App, path: Path) -> Counter[Outcome]:
     """Handle every unseen message of a Maildir; handled ones are marked seen."""
-    if not (path / "new").is_dir() or not (path / "cur").is_dir():
-        raise InputError("not a Maildir (no new/ and cur/ folders)", where=str(path))
-    box = mailbox.Maildir(path, factory=None, create=False)
     counts: Counter[Outcome] = Counter()
-    for key in list(box.iterkeys()):
-        stored = box.get_message(key)
-        if "S" in stored.get_flags():
-            continue
-        outcome = handle(app, box.get_bytes(key))
+    for data, mark_seen in unseen(path):
+        outcome = handle(app, data)
         counts[outcome] += 1
         if outcome is not Outcome.NOT_FOR_US:
-            stored.set_subdir("cur")
-            stored.add_flag("S")
-            box[key] = stored
+            mark_seen()
     return counts

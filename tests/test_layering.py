@@ -39,6 +39,7 @@ LAYERS = {
     "newsletter.preflight": 6,
     "newsletter.delivery": 7,
     "newsletter.devsmtp": 7,
+    "newsletter.maildir": 7,
     "newsletter.bounces": 7,
     "newsletter.unsubscribes": 7,
     "newsletter.inbound": 7,
