@@ -17,21 +17,15 @@ from newsletter.app import App
 log = logging.getLogger(__name__)
 
 
-def _local(address: str) -> tuple[str, str]:
-    """(local part without +tag, domain), lowercased: VERP and tagged addresses match."""
-    local, _, domain = address.strip().lower().rpartition("@")
-    return local.split("+", 1)[0], domain
-
-
 def handler(app: App) -> Callable[[bytes, Sequence[str]], bool]:
     """A callback for devsmtp.MaildirSink that acts on mail for the instance's own addresses."""
     sender = app.settings.sender
-    bounce_to = _local(sender.bounce_address or sender.address)
+    bounce_to = sender.bounce_address or sender.address
 
     def act(data: bytes, recipients: Sequence[str]) -> bool:
         if unsubscribes.handle(app, data, recipients) is not unsubscribes.Outcome.NOT_FOR_US:
             return True
-        if any(_local(r) == bounce_to for r in recipients):
+        if unsubscribes.addressed_to(recipients, bounce_to):  # VERP +tags match too
             report = bounces.Report()
             if bounces.handle(app, data, report):
                 log.info("%s", bounces.describe(report))

@@ -46,9 +46,10 @@ def _split(address: str) -> tuple[str, str, str]:
     return base.lower(), tag, domain.lower()
 
 
-def addressed_to(recipients: Iterable[str], unsubscribe_address: str) -> list[str]:
-    """The +tags of the recipients that are the unsubscribe address ("" for none)."""
-    base, _, domain = _split(unsubscribe_address)
+def addressed_to(recipients: Iterable[str], address: str) -> list[str]:
+    """The +tags of the recipients that are `address`, whatever their tag ("" for none):
+    the unsubscribe address, or the bounce address with its VERP tags."""
+    base, _, domain = _split(address)
     tags = []
     for recipient in recipients:
         their_base, tag, their_domain = _split(recipient)
