@@ -62,11 +62,6 @@ class FeedReport:
         return line
 
 
-def feed_paths() -> tuple[str, ...]:
-    """The site-wide feed files, the ones every page advertises."""
-    return tuple(fmt.filename for fmt in FORMATS)
-
-
 def collect(
     articles: Iterable[Article], links: Links, max_items: int, full_content: bool, site_title: str
 ) -> list[tuple[FeedSpec, list[FeedItem]]]:
