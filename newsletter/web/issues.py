@@ -17,9 +17,11 @@ from starlette.routing import BaseRoute, Route
 
 from newsletter import issues
 from newsletter.app import App
+from newsletter.compose import VARIANT_CHARS
+from newsletter.config import NAME_PATTERN
 from newsletter.errors import NotFound
 
-LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+LIST_NAME = re.compile(NAME_PATTERN)  # as the config names lists
 MAX_NUMBER = 2**31 - 1
 # An email's own inline styles and <style> block must apply; nothing else may load or run.
 HEADERS = {
@@ -38,7 +40,11 @@ def routes(app: App) -> list[BaseRoute]:
         list_name = request.path_params["list_name"]
         number = request.path_params["number"]
         variant = request.query_params.get("variant", "")
-        if not LIST_NAME.match(list_name) or not 0 < number <= MAX_NUMBER or len(variant) > 64:
+        if (
+            not LIST_NAME.match(list_name)
+            or not 0 < number <= MAX_NUMBER
+            or len(variant) > VARIANT_CHARS
+        ):
             raise HTTPException(404, "No such issue.")
         try:
             html = await run_in_threadpool(issues.web_copy, app, list_name, number, variant)
