@@ -11,19 +11,13 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, or_
 
 from newsletter.models import Article
-from newsletter.store.articles import _article, _select
+from newsletter.store.articles import _article, _public_newest_first, _select
 from newsletter.store.schema import articles
 
 
 # One page of the archive: public articles, newest first.
 def public_page(conn: Connection, now: datetime, offset: int, limit: int) -> list[Article]:
-    query = (
-        _select()
-        .where(articles.c.published_at <= now)
-        .order_by(articles.c.published_at.desc(), articles.c.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
+    query = _public_newest_first(now).offset(offset).limit(limit)
     return [_article(row) for row in conn.execute(query)]
 
 

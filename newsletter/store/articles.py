@@ -149,14 +149,18 @@ def by_ids(conn: Connection, ids: Iterable[int]) -> list[Article]:
     return [found[i] for i in wanted if i in found]
 
 
-# Public articles, newest first, streamed: the feeds and the archive read these.
-def public_newest_first(conn: Connection, now: datetime) -> Iterator[Article]:
-    query = (
+def _public_newest_first(now: datetime) -> Any:
+    """The public articles in archive order, the one order the feeds and archive pages share."""
+    return (
         _select()
         .where(articles.c.published_at <= now)
         .order_by(articles.c.published_at.desc(), articles.c.id.desc())
     )
-    for row in conn.execution_options(yield_per=500).execute(query):
+
+
+# Public articles, newest first, streamed: the feeds and the archive read these.
+def public_newest_first(conn: Connection, now: datetime) -> Iterator[Article]:
+    for row in conn.execution_options(yield_per=500).execute(_public_newest_first(now)):
         yield _article(row)
 
 
