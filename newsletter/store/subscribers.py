@@ -128,13 +128,8 @@ def stream(
         )
     if status is not None:
         query = query.where(subscribers.c.status == status)
-    batch: list[Row[Any]] = []
-    for row in conn.execution_options(yield_per=500).execute(query):
-        batch.append(row)
-        if len(batch) == 500:
-            yield from _with_lists(conn, batch)
-            batch = []
-    yield from _with_lists(conn, batch)
+    for rows in conn.execution_options(yield_per=500).execute(query).partitions():
+        yield from _with_lists(conn, list(rows))
 
 
 def _with_lists(conn: Connection, rows: list[Row[Any]]) -> Iterator[Subscriber]:
