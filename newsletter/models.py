@@ -62,6 +62,11 @@ class Enclosure:
     type: str
     duration: str = ""
 
+    @property
+    def is_audio(self) -> bool:
+        """Audio makes the article a podcast episode: feeds mark it, pages give it a player."""
+        return self.type.startswith("audio/")
+
 
 @dataclass(frozen=True, slots=True)
 class RawEntry:

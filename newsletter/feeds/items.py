@@ -40,7 +40,7 @@ class FeedItem:
 
     @property
     def is_podcast(self) -> bool:
-        return self.enclosure is not None and self.enclosure.type.startswith("audio/")
+        return self.enclosure is not None and self.enclosure.is_audio
 
 
 def article_id(source: str, guid: str) -> str:

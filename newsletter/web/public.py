@@ -76,11 +76,7 @@ def article_page(app: App, slug: str) -> ArticlePage:
         previous = archive.previous_public(conn, article)
         following = archive.next_public(conn, article, now)
     url = app.links.article(article.slug)
-    audio = (
-        article.enclosure
-        if article.enclosure and article.enclosure.type.startswith("audio/")
-        else None
-    )
+    audio = article.enclosure if article.enclosure and article.enclosure.is_audio else None
     return ArticlePage(
         article=article,
         body_html=clean_html(article.content_html, url),
