@@ -59,9 +59,8 @@ def plan_next(
     """Read the window and its neighbours from the store and let compose judge them."""
     now = app.clock()
     list_id = issue_store.ensure_list(conn, spec.name, spec.title, now)
-    previous = issue_store.latest(conn, spec.name, variant)
-    start = previous.window_end if previous else None
-    if previous is None and variant:
+    start = issue_store.latest_window_end(conn, spec.name, variant)  # not the whole issue
+    if start is None and variant:
         start = issue_store.latest_cut(conn, spec.name)  # a new variant never repeats the list
     window_articles = article_store.published_between(conn, start - TICK if start else None, now)
     ids = [a.id for a in window_articles if a.id]

@@ -104,6 +104,18 @@ def latest(conn: Connection, list_name: str, variant: str = "") -> Issue | None:
     return _issue(conn, row) if row else None
 
 
+# The cut-off of a list variant's newest issue: where its next window starts (None: no issue).
+def latest_window_end(conn: Connection, list_name: str, variant: str = "") -> datetime | None:
+    query = (
+        select(issues.c.window_end)
+        .join(lists, lists.c.id == issues.c.list_id)
+        .where(and_(lists.c.name == list_name, issues.c.variant == variant))
+        .order_by(issues.c.number.desc())
+        .limit(1)
+    )
+    return conn.execute(query).scalar()
+
+
 # The newest cut-off of any variant of a list: where a new variant's first window starts.
 def latest_cut(conn: Connection, list_name: str) -> datetime | None:
     query = (
