@@ -91,10 +91,14 @@ def teaser(article: Article, links: Links, *, public: bool = True) -> Teaser:
     )
 
 
-def _effective_topics(spec: ListSettings, chosen: Sequence[str]) -> tuple[str, ...]:
+def _topics(names: Sequence[str]) -> tuple[str, ...]:
+    """Topics compared as the store keeps them: lowercased, once each, in order."""
+    return tuple(sorted({t.lower() for t in names}))
+
+
+def _effective_topics(own: tuple[str, ...], chosen: Sequence[str]) -> tuple[str, ...]:
     """A subscriber's topics narrow a list; a choice outside the list's topics leaves it whole."""
-    own = tuple(sorted({t.lower() for t in spec.topics}))
-    wanted = tuple(sorted({t.lower() for t in chosen}))
+    wanted = _topics(chosen)
     if not wanted:
         return own
     narrowed = tuple(t for t in wanted if t in own) if own else wanted
@@ -108,9 +112,10 @@ def variant_key(spec: ListSettings, preferences: Preferences) -> str:
     each variant is rendered once however many people chose it.
     """
     cadence = preferences.cadence if preferences.cadence not in (None, spec.cadence) else None
-    topics = _effective_topics(spec, preferences.topics)
+    own = _topics(spec.topics)
+    topics = _effective_topics(own, preferences.topics)
     parts = [str(cadence)] if cadence else []
-    if topics != tuple(sorted({t.lower() for t in spec.topics})):
+    if topics != own:
         parts.append("topics=" + ",".join(topics))
     key = ";".join(parts)
     if len(key) > VARIANT_CHARS:
@@ -124,7 +129,7 @@ def variant_spec(spec: ListSettings, preferences: Preferences) -> ListSettings:
     return spec.model_copy(
         update={
             "cadence": preferences.cadence or spec.cadence,
-            "topics": _effective_topics(spec, preferences.topics),
+            "topics": _effective_topics(_topics(spec.topics), preferences.topics),
         }
     )
 
